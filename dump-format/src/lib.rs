@@ -1,0 +1,1 @@
+//! The dump 0.4b47 on-tape format.

@@ -1,0 +1,1 @@
+fn main() { eprintln!("rdump: not yet implemented"); std::process::exit(1) }

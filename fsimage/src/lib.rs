@@ -1,0 +1,1 @@
+//! Read-only ext2/ext3/ext4 at inode level.
