@@ -1,0 +1,324 @@
+//! Directory contents as dump writes them: BSD `struct direct` records packed into
+//! 1 KiB chunks (`DIRBLKSIZ`).
+//!
+//! Each record is `d_ino` (u32), `d_reclen` (u16), `d_type` (u8), `d_namlen` (u8), then
+//! the name and a NUL, padded to a multiple of 4. A record never crosses a chunk
+//! boundary: the last record of a chunk has its `d_reclen` stretched to the end of the
+//! chunk, which is how dump 0.4b47's `convert_dir` lays them out.
+
+use crate::header::ByteOrder;
+
+/// Directories are written in chunks of this size.
+pub const DIRBLKSIZ: usize = 1024;
+/// Longest name a record can hold.
+pub const MAXNAMLEN: usize = 255;
+/// Fixed part of a record before the name.
+const DIRECT_HEADER: usize = 8;
+
+/// BSD `d_type` values.
+pub mod dt {
+    pub const DT_UNKNOWN: u8 = 0;
+    pub const DT_FIFO: u8 = 1;
+    pub const DT_CHR: u8 = 2;
+    pub const DT_DIR: u8 = 4;
+    pub const DT_BLK: u8 = 6;
+    pub const DT_REG: u8 = 8;
+    pub const DT_LNK: u8 = 10;
+    pub const DT_SOCK: u8 = 12;
+}
+
+/// Maps an ext2 directory file type (`EXT2_FT_*`) to the BSD `d_type` dump writes.
+pub fn dt_from_ext2_ft(ft: u8) -> u8 {
+    match ft {
+        1 => dt::DT_REG,
+        2 => dt::DT_DIR,
+        3 => dt::DT_CHR,
+        4 => dt::DT_BLK,
+        5 => dt::DT_FIFO,
+        6 => dt::DT_SOCK,
+        7 => dt::DT_LNK,
+        _ => dt::DT_UNKNOWN,
+    }
+}
+
+/// Maps a file mode's type bits to a BSD `d_type`.
+pub fn dt_from_mode(mode: u16) -> u8 {
+    use crate::header::mode::*;
+    match mode & S_IFMT {
+        S_IFREG => dt::DT_REG,
+        S_IFDIR => dt::DT_DIR,
+        S_IFCHR => dt::DT_CHR,
+        S_IFBLK => dt::DT_BLK,
+        S_IFIFO => dt::DT_FIFO,
+        S_IFSOCK => dt::DT_SOCK,
+        S_IFLNK => dt::DT_LNK,
+        _ => dt::DT_UNKNOWN,
+    }
+}
+
+/// One directory entry.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DirEntry {
+    pub ino: u32,
+    /// BSD `d_type` (see [`dt`]).
+    pub file_type: u8,
+    pub name: Vec<u8>,
+}
+
+/// Why directory data could not be decoded. Offsets are bytes from the start of the
+/// directory's data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DirError {
+    #[error("directory record at offset {offset} has record length 0")]
+    ZeroRecLen { offset: usize },
+    #[error("directory record at offset {offset} has record length {reclen}, which runs past its {DIRBLKSIZ}-byte chunk")]
+    RecLenPastChunk { offset: usize, reclen: usize },
+    #[error("directory record at offset {offset} has record length {reclen}, too short for a {namlen}-byte name")]
+    NameTooLong {
+        offset: usize,
+        reclen: usize,
+        namlen: usize,
+    },
+    #[error("directory record at offset {offset} has record length {reclen}, not a multiple of 4")]
+    UnalignedRecLen { offset: usize, reclen: usize },
+    #[error("directory record at offset {offset} is truncated")]
+    Truncated { offset: usize },
+}
+
+/// Space a record with a name of `namlen` bytes needs (name, NUL, padding to 4).
+pub fn record_len(namlen: usize) -> usize {
+    (DIRECT_HEADER + namlen + 1 + 3) & !3
+}
+
+/// Encodes entries in little-endian byte order. See [`encode_directory_in`].
+pub fn encode_directory(entries: &[DirEntry]) -> Vec<u8> {
+    encode_directory_in(entries, ByteOrder::Little)
+}
+
+/// Encodes entries as dump does; the result is a whole number of chunks.
+///
+/// Names longer than [`MAXNAMLEN`] are cut to that length (ext2/3/4 cannot hold longer
+/// names, so this only guards against misuse).
+pub fn encode_directory_in(entries: &[DirEntry], order: ByteOrder) -> Vec<u8> {
+    let mut out: Vec<u8> = Vec::new();
+    let mut offset = 0usize;
+    let mut prev: Option<usize> = None;
+    for e in entries {
+        let name = &e.name[..e.name.len().min(MAXNAMLEN)];
+        let reclen = record_len(name.len());
+        // Start a new chunk when the record would cross into the next one; the
+        // previous record absorbs the rest of its chunk.
+        if offset % DIRBLKSIZ + reclen > DIRBLKSIZ {
+            let pad = DIRBLKSIZ - offset % DIRBLKSIZ;
+            if let Some(p) = prev {
+                stretch(&mut out, p, pad, order);
+            }
+            offset += pad;
+        }
+        out.resize(offset + reclen, 0);
+        write_record(
+            &mut out[offset..offset + reclen],
+            e.ino,
+            reclen,
+            e.file_type,
+            name,
+            order,
+        );
+        prev = Some(offset);
+        offset += reclen;
+    }
+    if offset % DIRBLKSIZ != 0 {
+        let pad = DIRBLKSIZ - offset % DIRBLKSIZ;
+        if let Some(p) = prev {
+            stretch(&mut out, p, pad, order);
+        }
+        offset += pad;
+    }
+    out.resize(offset, 0);
+    out
+}
+
+fn put_u32(b: &mut [u8], v: u32, order: ByteOrder) {
+    b.copy_from_slice(&match order {
+        ByteOrder::Little => v.to_le_bytes(),
+        ByteOrder::Big => v.to_be_bytes(),
+    });
+}
+
+fn put_u16(b: &mut [u8], v: u16, order: ByteOrder) {
+    b.copy_from_slice(&match order {
+        ByteOrder::Little => v.to_le_bytes(),
+        ByteOrder::Big => v.to_be_bytes(),
+    });
+}
+
+fn get_u32(b: &[u8], order: ByteOrder) -> u32 {
+    let w = [b[0], b[1], b[2], b[3]];
+    match order {
+        ByteOrder::Little => u32::from_le_bytes(w),
+        ByteOrder::Big => u32::from_be_bytes(w),
+    }
+}
+
+fn get_u16(b: &[u8], order: ByteOrder) -> u16 {
+    let w = [b[0], b[1]];
+    match order {
+        ByteOrder::Little => u16::from_le_bytes(w),
+        ByteOrder::Big => u16::from_be_bytes(w),
+    }
+}
+
+fn write_record(rec: &mut [u8], ino: u32, reclen: usize, ty: u8, name: &[u8], order: ByteOrder) {
+    put_u32(&mut rec[0..4], ino, order);
+    put_u16(&mut rec[4..6], reclen as u16, order);
+    rec[6] = ty;
+    rec[7] = name.len() as u8;
+    rec[8..8 + name.len()].copy_from_slice(name);
+}
+
+fn stretch(out: &mut [u8], at: usize, by: usize, order: ByteOrder) {
+    let reclen = get_u16(&out[at + 4..at + 6], order) as usize + by;
+    put_u16(&mut out[at + 4..at + 6], reclen as u16, order);
+}
+
+/// Decodes little-endian directory data. See [`decode_directory_in`].
+pub fn decode_directory(data: &[u8]) -> Result<Vec<DirEntry>, DirError> {
+    decode_directory_in(data, ByteOrder::Little)
+}
+
+/// Decodes directory data, validating every record. Entries with inode 0 (free slots)
+/// are skipped. A trailing partial chunk is read as far as it goes.
+///
+/// Name contents are returned as stored: whether a name is safe to create on disk is
+/// for the caller to decide (see [`check_name`]).
+pub fn decode_directory_in(data: &[u8], order: ByteOrder) -> Result<Vec<DirEntry>, DirError> {
+    let mut out = Vec::new();
+    let mut offset = 0usize;
+    while offset + DIRECT_HEADER <= data.len() {
+        let rec = &data[offset..];
+        let ino = get_u32(&rec[0..4], order);
+        let reclen = get_u16(&rec[4..6], order) as usize;
+        let ty = rec[6];
+        let namlen = rec[7] as usize;
+        if reclen == 0 {
+            return Err(DirError::ZeroRecLen { offset });
+        }
+        if reclen % 4 != 0 {
+            return Err(DirError::UnalignedRecLen { offset, reclen });
+        }
+        let chunk_left = DIRBLKSIZ - offset % DIRBLKSIZ;
+        if reclen > chunk_left {
+            return Err(DirError::RecLenPastChunk { offset, reclen });
+        }
+        if offset + reclen > data.len() {
+            return Err(DirError::Truncated { offset });
+        }
+        if ino != 0 {
+            if DIRECT_HEADER + namlen > reclen {
+                return Err(DirError::NameTooLong {
+                    offset,
+                    reclen,
+                    namlen,
+                });
+            }
+            out.push(DirEntry {
+                ino,
+                file_type: ty,
+                name: rec[DIRECT_HEADER..DIRECT_HEADER + namlen].to_vec(),
+            });
+        }
+        offset += reclen;
+    }
+    Ok(out)
+}
+
+/// Why a name from a dump must not be created in a directory.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("empty name")]
+    Empty,
+    #[error("name \".\" or \"..\" outside its slot")]
+    Dot,
+    #[error("name contains '/'")]
+    Slash,
+    #[error("name contains a NUL byte")]
+    Nul,
+}
+
+/// Checks that a name from a dump is a single, harmless path component.
+pub fn check_name(name: &[u8]) -> Result<(), NameError> {
+    if name.is_empty() {
+        return Err(NameError::Empty);
+    }
+    if name == b"." || name == b".." {
+        return Err(NameError::Dot);
+    }
+    if name.contains(&b'/') {
+        return Err(NameError::Slash);
+    }
+    if name.contains(&0) {
+        return Err(NameError::Nul);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(ino: u32, name: &[u8]) -> DirEntry {
+        DirEntry {
+            ino,
+            file_type: dt::DT_REG,
+            name: name.to_vec(),
+        }
+    }
+
+    #[test]
+    fn round_trip_across_chunks() {
+        let mut entries = vec![
+            DirEntry {
+                ino: 2,
+                file_type: dt::DT_DIR,
+                name: b".".to_vec(),
+            },
+            DirEntry {
+                ino: 2,
+                file_type: dt::DT_DIR,
+                name: b"..".to_vec(),
+            },
+        ];
+        for i in 0..100u32 {
+            entries.push(entry(
+                100 + i,
+                format!("file-with-a-longish-name-{i}").as_bytes(),
+            ));
+        }
+        entries.push(entry(7, &[b'x'; 255]));
+        for order in [ByteOrder::Little, ByteOrder::Big] {
+            let data = encode_directory_in(&entries, order);
+            assert_eq!(data.len() % DIRBLKSIZ, 0);
+            assert_eq!(decode_directory_in(&data, order).unwrap(), entries);
+        }
+    }
+
+    #[test]
+    fn zero_reclen_is_an_error() {
+        let mut data = encode_directory(&[entry(5, b"a")]);
+        data[4] = 0;
+        data[5] = 0;
+        assert_eq!(
+            decode_directory(&data),
+            Err(DirError::ZeroRecLen { offset: 0 })
+        );
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert!(check_name(b"ok").is_ok());
+        assert!(check_name(b"..").is_err());
+        assert!(check_name(b"a/b").is_err());
+        assert!(check_name(b"a\0").is_err());
+        assert!(check_name(b"").is_err());
+    }
+}
