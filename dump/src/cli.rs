@@ -1,0 +1,604 @@
+//! Command-line parsing: dump 0.4b47's options, its historic key-letter form
+//! (`rdump 0bf 64 out.dump /dev/sdb2`) and rdump's long options.
+//!
+//! dump parses with getopt(3); this parser keeps getopt's behaviour where
+//! scripts rely on it: clustered flags (`-0uv`), arguments glued or separate
+//! (`-b64`, `-b 64`), optional glued arguments (`-z6`, `-j`), repeated digits
+//! forming the level, options after the filesystem (GNU getopt permutes), and
+//! `--` ending the options.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// Where the dump goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `-f -`
+    Stdout,
+    /// A file, device or fifo.
+    Path(PathBuf),
+}
+
+/// The compression the user asked for (levels are validated here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompressionChoice {
+    None,
+    /// `-z[level]`, level 1..=9 (dump's default is 2).
+    Zlib(u32),
+    /// `-j[level]`, level 1..=9 (dump's default is 2).
+    Bzip2(u32),
+    /// `--zstd[=level]`, level 1..=22.
+    Zstd(i32),
+}
+
+/// dump's default compression level for `-z` and `-j` without a level.
+pub const DEFAULT_ZLIB_BZIP2_LEVEL: u32 = 2;
+/// Default level for `--zstd` without a level (zstd's own default).
+pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
+/// dump's default number of 1 KiB blocks per tape record (NTREC).
+pub const DEFAULT_NTREC: usize = 10;
+/// dump refuses records larger than 1 MiB (maxbsize).
+pub const MAX_NTREC: usize = 1024;
+/// Labels are 16 bytes on tape, NUL terminated.
+pub const LABEL_MAX: usize = 15;
+
+/// Everything a dump run needs from the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// The dump level as typed (digits); only "0" is supported for now.
+    pub level: String,
+    /// Tape record size in 1 KiB blocks (`-b`).
+    pub ntrec: usize,
+    pub target: Target,
+    pub compression: CompressionChoice,
+    /// `-L`, already truncated to [`LABEL_MAX`] bytes.
+    pub label: Option<String>,
+    /// Set when `-L` had to be truncated (dump warns about it).
+    pub label_truncated_from: Option<String>,
+    /// `-q`: no progress bar (and no questions; rdump never asks).
+    pub quiet: bool,
+    /// `-v`: one line per inode dumped.
+    pub verbose: bool,
+    /// `-S`: print the size estimate in bytes and exit.
+    pub estimate_only: bool,
+    /// `-T date`: only meaningful for incremental dumps; refused for now.
+    pub since: Option<String>,
+    /// `--threads N`; `None` means the number of cores.
+    pub threads: Option<usize>,
+    /// The filesystem argument as given.
+    pub filesystem: String,
+}
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Dump(Options),
+    Help,
+    Version,
+}
+
+/// A command-line mistake; printed as `rdump: <message>` followed by a hint.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum CliError {
+    #[error("invalid option -- '{0}'")]
+    UnknownOption(String),
+    #[error("option requires an argument -- '{0}'")]
+    MissingArgument(String),
+    #[error("illegal {meaning} -- {value}")]
+    NotANumber { meaning: &'static str, value: String },
+    #[error("{meaning} must be between {min} and {max}")]
+    OutOfRange {
+        meaning: &'static str,
+        min: i64,
+        max: i64,
+    },
+    #[error("Please choose a blocksize <= {MAX_NTREC}kB")]
+    BlocksizeTooLarge,
+    #[error("only one compression method may be chosen ({0} and {1} given)")]
+    TwoCompressions(&'static str, &'static str),
+    #[error("Must specify disk or filesystem")]
+    NoFilesystem,
+    #[error("Unknown arguments to dump: {0}")]
+    ExtraArguments(String),
+    #[error("argument is not valid UTF-8: {0:?}")]
+    NotUtf8(OsString),
+}
+
+/// Options of the key-letter form that take the next word as argument
+/// (dump's obsolete(): A B b d D e E f F h L Q s T). rdump rejects the ones it
+/// does not implement later, with getopt's message.
+const KEY_LETTERS_WITH_ARG: &[char] = &[
+    'A', 'B', 'b', 'd', 'D', 'e', 'E', 'f', 'F', 'h', 'L', 'Q', 's', 'T',
+];
+
+/// Rewrites dump's historic key-letter form into getopt form:
+/// `0bf 64 out /dev/x` becomes `-0b64`… precisely `-0`, `-b64`, `-fout`, `/dev/x`.
+/// Arguments that do not use the form are returned unchanged.
+pub fn expand_key_letters(args: Vec<String>) -> Result<Vec<String>, CliError> {
+    let Some(first) = args.first() else {
+        return Ok(args);
+    };
+    if first.starts_with('-') {
+        return Ok(args);
+    }
+    let mut rest = args[1..].iter();
+    let mut flags = String::new();
+    let mut out = Vec::with_capacity(args.len() + 1);
+    for c in first.chars() {
+        if KEY_LETTERS_WITH_ARG.contains(&c) {
+            let value = rest
+                .next()
+                .ok_or_else(|| CliError::MissingArgument(c.to_string()))?;
+            out.push(format!("-{c}{value}"));
+        } else {
+            flags.push(c);
+        }
+    }
+    if !flags.is_empty() {
+        out.insert(0, format!("-{flags}"));
+    }
+    out.extend(rest.cloned());
+    Ok(out)
+}
+
+/// Parses the arguments after the program name.
+pub fn parse<I>(args: I) -> Result<Command, CliError>
+where
+    I: IntoIterator<Item = OsString>,
+{
+    let args = args
+        .into_iter()
+        .map(|a| a.into_string().map_err(CliError::NotUtf8))
+        .collect::<Result<Vec<_>, _>>()?;
+    let args = expand_key_letters(args)?;
+    Parser::default().run(args)
+}
+
+#[derive(Default)]
+struct Parser {
+    level: String,
+    /// The previous short option was a level digit (dump: digits in a row
+    /// build one multi-digit level, a new run replaces it).
+    last_was_digit: bool,
+    ntrec: Option<usize>,
+    target: Option<Target>,
+    compression: Option<(CompressionChoice, &'static str)>,
+    label: Option<String>,
+    label_truncated_from: Option<String>,
+    quiet: bool,
+    verbose: bool,
+    estimate_only: bool,
+    since: Option<String>,
+    threads: Option<usize>,
+    positional: Vec<String>,
+}
+
+impl Parser {
+    fn run(mut self, args: Vec<String>) -> Result<Command, CliError> {
+        let mut it = args.into_iter();
+        while let Some(arg) = it.next() {
+            if arg == "--" {
+                self.positional.extend(it.by_ref());
+                break;
+            }
+            if let Some(long) = arg.strip_prefix("--") {
+                if let Some(cmd) = self.long_option(long, &mut it)? {
+                    return Ok(cmd);
+                }
+            } else if arg.len() > 1 && arg.starts_with('-') {
+                self.short_cluster(&arg[1..], &mut it)?;
+            } else {
+                self.positional.push(arg);
+            }
+        }
+        self.finish()
+    }
+
+    fn long_option(
+        &mut self,
+        long: &str,
+        it: &mut impl Iterator<Item = String>,
+    ) -> Result<Option<Command>, CliError> {
+        let (name, inline) = match long.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (long, None),
+        };
+        self.last_was_digit = false;
+        match name {
+            "help" => return Ok(Some(Command::Help)),
+            "version" => return Ok(Some(Command::Version)),
+            "zstd" => {
+                let level = match inline {
+                    Some(v) => numarg("compress level", &v, 1, 22)? as i32,
+                    None => DEFAULT_ZSTD_LEVEL,
+                };
+                self.set_compression(CompressionChoice::Zstd(level), "--zstd")?;
+            }
+            "threads" => {
+                let v = match inline {
+                    Some(v) => v,
+                    None => it
+                        .next()
+                        .ok_or_else(|| CliError::MissingArgument("--threads".into()))?,
+                };
+                self.threads = Some(numarg("number of threads", &v, 1, 1024)? as usize);
+            }
+            _ => return Err(CliError::UnknownOption(format!("--{name}"))),
+        }
+        Ok(None)
+    }
+
+    fn short_cluster(
+        &mut self,
+        cluster: &str,
+        it: &mut impl Iterator<Item = String>,
+    ) -> Result<(), CliError> {
+        let mut chars = cluster.char_indices();
+        while let Some((i, c)) = chars.next() {
+            let rest = &cluster[i + c.len_utf8()..];
+            if c.is_ascii_digit() {
+                if self.last_was_digit {
+                    self.level.push(c);
+                } else {
+                    self.level = c.to_string();
+                }
+                self.last_was_digit = true;
+                continue;
+            }
+            self.last_was_digit = false;
+            match c {
+                'q' => self.quiet = true,
+                'v' => self.verbose = true,
+                'S' => self.estimate_only = true,
+                'b' | 'f' | 'L' | 'T' => {
+                    let value = if rest.is_empty() {
+                        it.next()
+                            .ok_or_else(|| CliError::MissingArgument(c.to_string()))?
+                    } else {
+                        rest.to_string()
+                    };
+                    self.with_argument(c, value)?;
+                    return Ok(());
+                }
+                'z' | 'j' => {
+                    // getopt "z::": the level may only be glued to the option.
+                    let level = if rest.is_empty() {
+                        DEFAULT_ZLIB_BZIP2_LEVEL
+                    } else {
+                        numarg("compress level", rest, 1, 9)? as u32
+                    };
+                    if c == 'z' {
+                        self.set_compression(CompressionChoice::Zlib(level), "-z")?;
+                    } else {
+                        self.set_compression(CompressionChoice::Bzip2(level), "-j")?;
+                    }
+                    return Ok(());
+                }
+                other => return Err(CliError::UnknownOption(other.to_string())),
+            }
+        }
+        Ok(())
+    }
+
+    fn with_argument(&mut self, option: char, value: String) -> Result<(), CliError> {
+        match option {
+            'b' => {
+                let n = numarg("number of blocks per write", &value, 1, 1_048_576)? as usize;
+                if n > MAX_NTREC {
+                    return Err(CliError::BlocksizeTooLarge);
+                }
+                self.ntrec = Some(n);
+            }
+            'f' => {
+                self.target = Some(if value == "-" {
+                    Target::Stdout
+                } else {
+                    Target::Path(PathBuf::from(value))
+                });
+            }
+            'L' => {
+                if value.len() > LABEL_MAX {
+                    let mut end = LABEL_MAX;
+                    while !value.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    self.label = Some(value[..end].to_string());
+                    self.label_truncated_from = Some(value);
+                } else {
+                    self.label = Some(value);
+                    self.label_truncated_from = None;
+                }
+            }
+            'T' => self.since = Some(value),
+            _ => unreachable!("with_argument called for option {option}"),
+        }
+        Ok(())
+    }
+
+    fn set_compression(
+        &mut self,
+        choice: CompressionChoice,
+        name: &'static str,
+    ) -> Result<(), CliError> {
+        if let Some((_, previous)) = self.compression {
+            if previous != name {
+                return Err(CliError::TwoCompressions(previous, name));
+            }
+        }
+        self.compression = Some((choice, name));
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Command, CliError> {
+        let mut positional = self.positional.into_iter();
+        let filesystem = positional.next().ok_or(CliError::NoFilesystem)?;
+        let extra: Vec<String> = positional.collect();
+        if !extra.is_empty() {
+            return Err(CliError::ExtraArguments(extra.join(" ")));
+        }
+        let target = match self.target {
+            Some(t) => t,
+            None => default_target(std::env::var("TAPE").ok()),
+        };
+        Ok(Command::Dump(Options {
+            level: if self.level.is_empty() {
+                "0".into()
+            } else {
+                self.level
+            },
+            ntrec: self.ntrec.unwrap_or(DEFAULT_NTREC),
+            target,
+            compression: self
+                .compression
+                .map_or(CompressionChoice::None, |(c, _)| c),
+            label: self.label,
+            label_truncated_from: self.label_truncated_from,
+            quiet: self.quiet,
+            verbose: self.verbose,
+            estimate_only: self.estimate_only,
+            since: self.since,
+            threads: self.threads,
+            filesystem,
+        }))
+    }
+}
+
+/// dump's default output: `$TAPE`, else the Debian build's `/dev/tape`.
+pub fn default_target(tape_env: Option<String>) -> Target {
+    match tape_env {
+        Some(t) if t == "-" => Target::Stdout,
+        Some(t) if !t.is_empty() => Target::Path(PathBuf::from(t)),
+        _ => Target::Path(PathBuf::from("/dev/tape")),
+    }
+}
+
+/// dump's numarg(): a decimal number within `[min, max]`.
+fn numarg(meaning: &'static str, value: &str, min: i64, max: i64) -> Result<i64, CliError> {
+    let n: i64 = value.parse().map_err(|_| CliError::NotANumber {
+        meaning,
+        value: value.to_string(),
+    })?;
+    if n < min || n > max {
+        return Err(CliError::OutOfRange { meaning, min, max });
+    }
+    Ok(n)
+}
+
+/// `--help` text. Kept next to the parser so that every option is listed.
+pub fn help_text() -> String {
+    format!(
+        "\
+rdump {version} - dump an ext2/ext3/ext4 filesystem in the format of dump 0.4b47
+
+usage: rdump [-level#] [-qSv] [-b blocksize] [-f file] [-j[level]] [-z[level]]
+             [--zstd[=level]] [-L label] [-T date] [--threads N] filesystem
+       rdump 0bf 64 out.dump /dev/sdb2      (historic key-letter form)
+
+  -0            dump level; only level 0 (full dump) is supported so far
+  -b blocksize  kilobytes per tape record, 1..{max_ntrec} (default {ntrec})
+  -f file       write the dump to file, device or fifo; '-' is standard output
+                (default: $TAPE, else /dev/tape)
+  -j[level]     compress each record with bzip2, level 1..9 (default 2)
+  -z[level]     compress each record with zlib, level 1..9 (default 2)
+  --zstd[=lvl]  compress each record with zstd, level 1..22 (default 3);
+                only rrestore reads zstd dumps
+  -L label      label written into the dump header (at most {label} characters;
+                default: the filesystem's volume label, else \"none\")
+  -q            no progress bar on a terminal
+  -S            print the estimated size of the dump in bytes and exit
+  -T date       date of the previous dump (incremental dumps: not yet supported)
+  -v            verbose: report every inode dumped
+  --threads N   worker threads for reading and compressing (default: the number
+                of cores); the output is byte-identical for any N
+  --help        print this help
+  --version     print the version
+
+The filesystem is a block device, an image file, a mount point, or LABEL=name
+or UUID=uuid. With SOURCE_DATE_EPOCH set, the dump date is taken from it, so
+the same filesystem always gives the same bytes. See rdump(8).
+",
+        version = env!("CARGO_PKG_VERSION"),
+        max_ntrec = MAX_NTREC,
+        ntrec = DEFAULT_NTREC,
+        label = LABEL_MAX,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<OsString> {
+        a.iter().map(OsString::from).collect()
+    }
+
+    fn opts(a: &[&str]) -> Options {
+        match parse(args(a)).expect("parses") {
+            Command::Dump(o) => o,
+            other => panic!("expected a dump command, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn getopt_form() {
+        let o = opts(&["-0", "-b", "64", "-f", "out.dump", "-z6", "-L", "lbl", "-q", "/dev/x"]);
+        assert_eq!(o.level, "0");
+        assert_eq!(o.ntrec, 64);
+        assert_eq!(o.target, Target::Path("out.dump".into()));
+        assert_eq!(o.compression, CompressionChoice::Zlib(6));
+        assert_eq!(o.label.as_deref(), Some("lbl"));
+        assert!(o.quiet && !o.verbose && !o.estimate_only);
+        assert_eq!(o.filesystem, "/dev/x");
+    }
+
+    #[test]
+    fn glued_arguments_and_clusters() {
+        let o = opts(&["-0vSb32", "-f-", "img"]);
+        assert!(o.verbose && o.estimate_only);
+        assert_eq!(o.ntrec, 32);
+        assert_eq!(o.target, Target::Stdout);
+    }
+
+    #[test]
+    fn optional_levels() {
+        assert_eq!(opts(&["-z", "i"]).compression, CompressionChoice::Zlib(2));
+        assert_eq!(opts(&["-j", "i"]).compression, CompressionChoice::Bzip2(2));
+        assert_eq!(opts(&["-j9", "i"]).compression, CompressionChoice::Bzip2(9));
+        assert_eq!(opts(&["--zstd", "i"]).compression, CompressionChoice::Zstd(3));
+        assert_eq!(
+            opts(&["--zstd=19", "i"]).compression,
+            CompressionChoice::Zstd(19)
+        );
+        assert!(matches!(
+            parse(args(&["-z0", "i"])),
+            Err(CliError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            parse(args(&["-zx", "i"])),
+            Err(CliError::NotANumber { .. })
+        ));
+        assert!(matches!(
+            parse(args(&["-z", "--zstd", "i"])),
+            Err(CliError::TwoCompressions("-z", "--zstd"))
+        ));
+    }
+
+    #[test]
+    fn key_letter_form() {
+        let o = opts(&["0f", "-", "/dev/sda1"]);
+        assert_eq!(o.level, "0");
+        assert_eq!(o.target, Target::Stdout);
+        assert_eq!(o.filesystem, "/dev/sda1");
+
+        let o = opts(&["0bf", "64", "out.dump", "/dev/sdb2"]);
+        assert_eq!(o.ntrec, 64);
+        assert_eq!(o.target, Target::Path("out.dump".into()));
+        assert_eq!(o.filesystem, "/dev/sdb2");
+
+        let o = opts(&["0z6f", "x", "fs"]);
+        assert_eq!(o.compression, CompressionChoice::Zlib(6));
+        assert_eq!(
+            expand_key_letters(vec!["0uLf".into(), "l".into(), "o".into(), "fs".into()])
+                .unwrap(),
+            vec!["-0u", "-Ll", "-fo", "fs"]
+        );
+        assert_eq!(
+            parse(args(&["0f"])),
+            Err(CliError::MissingArgument("f".into()))
+        );
+    }
+
+    #[test]
+    fn levels_accumulate_like_dump() {
+        assert_eq!(opts(&["-12", "fs"]).level, "12");
+        assert_eq!(opts(&["-1", "-2", "fs"]).level, "12");
+        assert_eq!(opts(&["-1", "-q", "-2", "fs"]).level, "2");
+        assert_eq!(opts(&["-q", "fs"]).level, "0");
+    }
+
+    #[test]
+    fn options_after_filesystem_and_double_dash() {
+        let o = opts(&["-0", "fs", "-f", "out", "--threads", "3"]);
+        assert_eq!(o.filesystem, "fs");
+        assert_eq!(o.threads, Some(3));
+        let o = opts(&["-f", "out", "--", "-weird"]);
+        assert_eq!(o.filesystem, "-weird");
+        assert_eq!(opts(&["--threads=7", "fs"]).threads, Some(7));
+    }
+
+    #[test]
+    fn errors() {
+        assert_eq!(parse(args(&[])), Err(CliError::NoFilesystem));
+        assert_eq!(
+            parse(args(&["-x", "fs"])),
+            Err(CliError::UnknownOption("x".into()))
+        );
+        assert_eq!(
+            parse(args(&["--bogus", "fs"])),
+            Err(CliError::UnknownOption("--bogus".into()))
+        );
+        assert_eq!(
+            parse(args(&["-b", "2048", "fs"])),
+            Err(CliError::BlocksizeTooLarge)
+        );
+        assert!(matches!(
+            parse(args(&["-b", "0", "fs"])),
+            Err(CliError::OutOfRange { .. })
+        ));
+        assert_eq!(
+            parse(args(&["-f"])),
+            Err(CliError::MissingArgument("f".into()))
+        );
+        assert_eq!(
+            parse(args(&["-0", "a", "b"])),
+            Err(CliError::ExtraArguments("b".into()))
+        );
+        // Like dump, a first word without a dash is a set of key letters.
+        assert_eq!(
+            parse(args(&["/dev/sda1"])),
+            Err(CliError::MissingArgument("d".into()))
+        );
+        assert_eq!(
+            parse(args(&["--threads", "0", "fs"])),
+            Err(CliError::OutOfRange {
+                meaning: "number of threads",
+                min: 1,
+                max: 1024
+            })
+        );
+        assert_eq!(parse(args(&["--help"])), Ok(Command::Help));
+    }
+
+    #[test]
+    fn label_is_truncated_like_dump() {
+        let o = opts(&["-L", "a-very-long-label-indeed", "fs"]);
+        assert_eq!(o.label.as_deref(), Some("a-very-long-lab"));
+        assert_eq!(
+            o.label_truncated_from.as_deref(),
+            Some("a-very-long-label-indeed")
+        );
+    }
+
+    #[test]
+    fn default_target_follows_tape_variable() {
+        assert_eq!(default_target(None), Target::Path("/dev/tape".into()));
+        assert_eq!(
+            default_target(Some("/dev/nst0".into())),
+            Target::Path("/dev/nst0".into())
+        );
+        assert_eq!(default_target(Some("-".into())), Target::Stdout);
+    }
+
+    #[test]
+    fn help_mentions_every_option() {
+        let h = help_text();
+        for opt in [
+            "-0", "-b ", "-f ", "-j[", "-z[", "--zstd", "-L ", "-q", "-S", "-T ", "-v",
+            "--threads", "--help", "--version",
+        ] {
+            assert!(h.contains(opt), "help does not mention {opt}");
+        }
+    }
+}

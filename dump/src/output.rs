@@ -1,0 +1,169 @@
+//! The dump's destination: a file, device, fifo or standard output.
+//!
+//! Writes go through a large buffer (records can be small once compressed).
+//! Errors keep their cause so that a full disk or a closed pipe ends the dump
+//! with a message that says so.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::os::fd::AsFd;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+use crate::cli::Target;
+
+const BUFFER_BYTES: usize = 1 << 20;
+
+#[derive(Debug, Error)]
+pub enum OutputError {
+    #[error("Cannot open output \"{path}\": {source}")]
+    Open { path: PathBuf, source: io::Error },
+    #[error("write error on {name} after {blocks} blocks: {}", describe(.source))]
+    Write {
+        name: String,
+        blocks: u64,
+        source: io::Error,
+    },
+}
+
+/// Names the common fatal write errors in the words operators search for.
+fn describe(e: &io::Error) -> String {
+    match (e.kind(), e.raw_os_error()) {
+        (io::ErrorKind::BrokenPipe, _) => "Broken pipe (the reader closed its end)".into(),
+        (_, Some(28)) => "No space left on device".into(),
+        (_, Some(122)) => "Disk quota exceeded".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// An open destination.
+pub struct Output {
+    writer: BufWriter<File>,
+    /// "standard output" or the path, for messages.
+    name: String,
+    /// A pipe or fifo: dump words its closing messages differently.
+    is_pipe: bool,
+    /// Standard output is not closed by us; files are closed and reported.
+    is_stdout: bool,
+    blocks: u64,
+}
+
+impl Output {
+    /// Opens the target like dump: files are created or truncated (mode 0666
+    /// less umask); devices and fifos are opened for writing.
+    pub fn open(target: &Target) -> Result<Output, OutputError> {
+        let (file, name, is_stdout) = match target {
+            Target::Stdout => {
+                // A File on a duplicate of fd 1 avoids std's line-buffered
+                // Stdout, which scans every byte for newlines.
+                let fd = io::stdout()
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .map_err(|source| OutputError::Open {
+                        path: "standard output".into(),
+                        source,
+                    })?;
+                (File::from(fd), "standard output".to_string(), true)
+            }
+            Target::Path(path) => {
+                let file = OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o666)
+                    .open(path)
+                    .map_err(|source| OutputError::Open {
+                        path: path.clone(),
+                        source,
+                    })?;
+                (file, path.display().to_string(), false)
+            }
+        };
+        let is_pipe = file
+            .metadata()
+            .map(|m| m.file_type().is_fifo() || m.file_type().is_socket())
+            .unwrap_or(false);
+        Ok(Output {
+            writer: BufWriter::with_capacity(BUFFER_BYTES, file),
+            name,
+            is_pipe,
+            is_stdout,
+            blocks: 0,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn is_stdout(&self) -> bool {
+        self.is_stdout
+    }
+
+    /// True for pipes and fifos (dump's pipeout/fifoout wording).
+    pub fn is_pipe(&self) -> bool {
+        self.is_pipe
+    }
+
+    /// Writes one (possibly compressed) record holding `blocks` tape blocks.
+    pub fn write_record(&mut self, bytes: &[u8], blocks: u64) -> Result<(), OutputError> {
+        self.writer
+            .write_all(bytes)
+            .map_err(|source| self.write_error(source))?;
+        self.blocks += blocks;
+        Ok(())
+    }
+
+    /// Flushes everything; the dump is only complete when this succeeds.
+    pub fn finish(mut self) -> Result<(), OutputError> {
+        self.writer
+            .flush()
+            .map_err(|source| self.write_error(source))?;
+        Ok(())
+    }
+
+    fn write_error(&self, source: io::Error) -> OutputError {
+        OutputError::Write {
+            name: self.name.clone(),
+            blocks: self.blocks,
+            source,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_disk_is_named() {
+        let mut out = Output::open(&Target::Path("/dev/full".into())).expect("open /dev/full");
+        let rec = vec![0u8; 10 * 1024];
+        // The buffer absorbs the first writes; the error shows at the latest on flush.
+        let mut result = Ok(());
+        for _ in 0..200 {
+            result = out.write_record(&rec, 10);
+            if result.is_err() {
+                break;
+            }
+        }
+        let err = match result {
+            Err(e) => e,
+            Ok(()) => out.finish().expect_err("writing to /dev/full must fail"),
+        };
+        let text = err.to_string();
+        assert!(text.contains("No space left on device"), "{text}");
+        assert!(text.contains("/dev/full"), "{text}");
+    }
+
+    #[test]
+    fn open_error_names_path() {
+        let err = match Output::open(&Target::Path("/nonexistent-dir/x".into())) {
+            Err(e) => e,
+            Ok(_) => panic!("opening in a missing directory must fail"),
+        };
+        assert!(err.to_string().contains("/nonexistent-dir/x"));
+    }
+}
