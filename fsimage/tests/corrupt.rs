@@ -1,0 +1,344 @@
+//! Damaged images: every kind of corruption gives an error naming the
+//! inode, never a panic, a hang or a huge allocation.
+
+mod common;
+
+use std::path::Path;
+
+use common::{build_image, pattern, TempDir};
+use fsimage::{Error, Filesystem, OpenOptions};
+
+const NO_VERIFY: OpenOptions = OpenOptions {
+    verify_checksums: false,
+};
+
+/// A small image with a few files; returns its bytes.
+fn small_image(mkfs: &[&str]) -> Vec<u8> {
+    let work = TempDir::new("corrupt");
+    let src = work.path().join("src");
+    std::fs::create_dir_all(src.join("d")).unwrap();
+    std::fs::write(src.join("f"), pattern(20_000, 1)).unwrap();
+    std::fs::write(src.join("d/g"), b"g").unwrap();
+    let img = build_image(work.path(), &src, mkfs, "4M", "");
+    std::fs::read(img).unwrap()
+}
+
+const EXT4: &[&str] = &[
+    "-t",
+    "ext4",
+    "-b",
+    "1024",
+    "-O",
+    "metadata_csum,^inline_data",
+];
+const EXT2: &[&str] = &["-t", "ext2", "-b", "1024"];
+
+fn inode_offset(fs: &Filesystem, ino: u32) -> usize {
+    let sb = fs.superblock();
+    let g = (ino - 1) / sb.inodes_per_group;
+    let i = (ino - 1) % sb.inodes_per_group;
+    (fs.groups()[g as usize].inode_table * u64::from(sb.block_size)
+        + u64::from(i) * u64::from(sb.inode_size)) as usize
+}
+
+fn lookup(fs: &Filesystem, name: &[u8]) -> u32 {
+    let root = fs.inode(2).unwrap();
+    fs.read_dir(&root)
+        .unwrap()
+        .into_iter()
+        .find(|e| e.name == name)
+        .unwrap()
+        .ino
+}
+
+fn put32(img: &mut [u8], off: usize, v: u32) {
+    img[off..off + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+fn put16(img: &mut [u8], off: usize, v: u16) {
+    img[off..off + 2].copy_from_slice(&v.to_le_bytes());
+}
+
+fn expect_corrupt(err: Error, ino: u32, needle: &str) {
+    let msg = err.to_string();
+    match err {
+        Error::Corrupt { ino: got, .. } => assert_eq!(got, ino, "wrong inode in {msg}"),
+        other => panic!("expected Corrupt for inode {ino}, got {other:?}"),
+    }
+    assert!(msg.contains(needle), "{msg:?} does not mention {needle:?}");
+}
+
+#[test]
+fn inode_checksum_mismatch_names_the_inode() {
+    let mut img = small_image(EXT4);
+    let fs = Filesystem::from_bytes(img.clone()).unwrap();
+    let ino = lookup(&fs, b"f");
+    let off = inode_offset(&fs, ino);
+    img[off + 0x10] ^= 1; // mtime
+    let fs = Filesystem::from_bytes(img.clone()).unwrap();
+    let err = fs.inode(ino).unwrap_err();
+    assert!(err.to_string().contains(&format!("inode {ino}")), "{err}");
+    assert!(matches!(err, Error::Checksum { ino: Some(i), .. } if i == ino));
+    // Without verification the inode is readable.
+    let fs = Filesystem::from_bytes_with(img, &NO_VERIFY).unwrap();
+    assert!(fs.inode(ino).is_ok());
+}
+
+#[test]
+fn metadata_checksums_are_verified() {
+    let img = small_image(EXT4);
+    let fs = Filesystem::from_bytes(img.clone()).unwrap();
+    let bs = fs.block_size() as usize;
+    // Superblock.
+    let mut bad = img.clone();
+    bad[1024 + 0x78] ^= 0xFF; // volume name
+    assert!(matches!(
+        Filesystem::from_bytes(bad),
+        Err(Error::Checksum { .. })
+    ));
+    // Group descriptor (first descriptor block follows the superblock).
+    let mut bad = img.clone();
+    bad[2 * bs + 0x0C] ^= 0xFF; // free blocks count of group 0
+    let err = Filesystem::from_bytes(bad).err().unwrap();
+    assert!(err.to_string().contains("group descriptor 0"), "{err}");
+    // Directory leaf block.
+    let root = fs.inode(2).unwrap();
+    let run = fs.data_runs(&root).unwrap()[0];
+    let mut bad = img.clone();
+    bad[run.physical as usize * bs + 12 + 8] ^= 0x20; // ".." name byte
+    let fs2 = Filesystem::from_bytes(bad).unwrap();
+    let err = fs2.read_dir(&fs2.inode(2).unwrap()).unwrap_err();
+    assert!(matches!(err, Error::Checksum { ino: Some(2), .. }), "{err}");
+}
+
+#[test]
+fn unknown_incompat_features_are_named() {
+    let mut img = small_image(EXT2);
+    let incompat = u32::from_le_bytes(img[1024 + 0x60..1024 + 0x64].try_into().unwrap());
+    put32(&mut img, 1024 + 0x60, incompat | 0x8000_0000 | 0x10000);
+    let err = Filesystem::from_bytes(img).err().unwrap();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("encrypt") && msg.contains("unknown(0x80000000)"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn extent_tree_loop_is_detected() {
+    let mut img = small_image(EXT4);
+    let fs = Filesystem::from_bytes(img.clone()).unwrap();
+    let bs = fs.block_size() as usize;
+    let ino = lookup(&fs, b"f");
+    let off = inode_offset(&fs, ino) + 0x28;
+    // A block near the end of the filesystem, unused by the tiny tree.
+    let b = fs.superblock().blocks_count as usize - 10;
+    // Root: index node, depth 2, one entry pointing to block b.
+    for (i, v) in [0xF30Au16, 1, 4, 2].iter().enumerate() {
+        put16(&mut img, off + 2 * i, *v);
+    }
+    put32(&mut img, off + 12, 0);
+    put32(&mut img, off + 16, b as u32);
+    put16(&mut img, off + 20, 0);
+    // Block b: index node, depth 1, pointing to itself.
+    let bo = b * bs;
+    for (i, v) in [0xF30Au16, 1, ((bs - 12) / 12) as u16, 1]
+        .iter()
+        .enumerate()
+    {
+        put16(&mut img, bo + 2 * i, *v);
+    }
+    put32(&mut img, bo + 12, 0);
+    put32(&mut img, bo + 16, b as u32);
+    let fs = Filesystem::from_bytes_with(img.clone(), &NO_VERIFY).unwrap();
+    let inode = fs.inode(ino).unwrap();
+    expect_corrupt(fs.data_runs(&inode).unwrap_err(), ino, "loop");
+
+    // Depth that does not decrease by one.
+    put16(&mut img, bo + 6, 3);
+    let fs = Filesystem::from_bytes_with(img.clone(), &NO_VERIFY).unwrap();
+    expect_corrupt(
+        fs.data_runs(&fs.inode(ino).unwrap()).unwrap_err(),
+        ino,
+        "depth",
+    );
+
+    // A leaf pointing past the end of the filesystem.
+    for (i, v) in [0xF30Au16, 1, 4, 0].iter().enumerate() {
+        put16(&mut img, off + 2 * i, *v);
+    }
+    put32(&mut img, off + 12, 0);
+    put16(&mut img, off + 16, 8);
+    put16(&mut img, off + 18, 0);
+    put32(&mut img, off + 20, fs.superblock().blocks_count as u32 - 2);
+    let fs = Filesystem::from_bytes_with(img, &NO_VERIFY).unwrap();
+    expect_corrupt(
+        fs.data_runs(&fs.inode(ino).unwrap()).unwrap_err(),
+        ino,
+        "outside the filesystem",
+    );
+}
+
+#[test]
+fn block_map_loop_and_bad_pointers_are_detected() {
+    let mut img = small_image(EXT2);
+    let fs = Filesystem::from_bytes(img.clone()).unwrap();
+    let bs = fs.block_size() as usize;
+    let ino = lookup(&fs, b"f");
+    let off = inode_offset(&fs, ino);
+    // Make the file big enough to reach the double indirect block.
+    put32(&mut img, off + 4, 0x0100_0000);
+    let b = fs.superblock().blocks_count as usize - 10;
+    put32(&mut img, off + 0x28 + 13 * 4, b as u32);
+    for i in 0..bs / 4 {
+        put32(&mut img, b * bs + 4 * i, b as u32);
+    }
+    let fs = Filesystem::from_bytes(img.clone()).unwrap();
+    expect_corrupt(
+        fs.data_runs(&fs.inode(ino).unwrap()).unwrap_err(),
+        ino,
+        "loop",
+    );
+
+    // A direct pointer past the end.
+    put32(&mut img, off + 0x28, 0xFFFF_FF00);
+    let fs = Filesystem::from_bytes(img.clone()).unwrap();
+    expect_corrupt(
+        fs.data_runs(&fs.inode(ino).unwrap()).unwrap_err(),
+        ino,
+        "past the end",
+    );
+
+    // An absurd size.
+    put32(&mut img, off + 0x6C, 0xFFFF_FFFF);
+    let fs = Filesystem::from_bytes(img).unwrap();
+    expect_corrupt(
+        fs.data_runs(&fs.inode(ino).unwrap()).unwrap_err(),
+        ino,
+        "size",
+    );
+}
+
+#[test]
+fn bad_directory_records_are_detected() {
+    let img = small_image(EXT2);
+    let fs = Filesystem::from_bytes(img.clone()).unwrap();
+    let bs = fs.block_size() as usize;
+    let dino = lookup(&fs, b"d");
+    let d = fs.inode(dino).unwrap();
+    let blk = fs.data_runs(&d).unwrap()[0].physical as usize;
+    for (rec_off, value, needle) in [
+        (4usize, 3u16, "record length"),
+        (4, 0, "record length"),
+        (16, 2000, "record length"),
+    ] {
+        let mut bad = img.clone();
+        put16(&mut bad, blk * bs + rec_off, value);
+        let fs = Filesystem::from_bytes(bad).unwrap();
+        expect_corrupt(
+            fs.read_dir(&fs.inode(dino).unwrap()).unwrap_err(),
+            dino,
+            needle,
+        );
+    }
+    // An entry pointing beyond the last inode.
+    let mut bad = img.clone();
+    put32(&mut bad, blk * bs + 24, 0x7FFF_FFFF);
+    let fs = Filesystem::from_bytes(bad).unwrap();
+    expect_corrupt(
+        fs.read_dir(&fs.inode(dino).unwrap()).unwrap_err(),
+        dino,
+        "beyond the last inode",
+    );
+}
+
+#[test]
+fn out_of_range_inode_numbers_are_errors() {
+    let fs = Filesystem::from_bytes(small_image(EXT2)).unwrap();
+    assert!(matches!(fs.inode(0), Err(Error::InodeOutOfRange { .. })));
+    let max = fs.inode_count();
+    assert!(fs.inode(max).is_ok());
+    assert!(matches!(
+        fs.inode(max + 1),
+        Err(Error::InodeOutOfRange { .. })
+    ));
+}
+
+#[test]
+fn truncated_device_is_refused() {
+    let img = small_image(EXT2);
+    let err = Filesystem::from_bytes(img[..img.len() / 2].to_vec())
+        .err()
+        .unwrap();
+    assert!(matches!(err, Error::BadSuperblock(_)), "{err}");
+}
+
+/// Random byte damage in the metadata area: whatever happens, every call
+/// returns (an error or a value) without panicking.
+#[test]
+fn random_damage_never_panics() {
+    for (mkfs, seed0) in [(EXT2, 1u64), (EXT4, 1000)] {
+        let img = small_image(mkfs);
+        let meta_end = 300 * 1024;
+        for round in 0..150u64 {
+            let mut bad = img.clone();
+            let noise = pattern(64, seed0 + round);
+            for pair in noise.chunks(4) {
+                let pos = (u32::from_le_bytes([pair[0], pair[1], pair[2], 0]) as usize) % meta_end;
+                bad[pos] = pair[3];
+            }
+            exercise(bad);
+        }
+    }
+}
+
+fn exercise(img: Vec<u8>) {
+    let Ok(fs) = Filesystem::from_bytes_with(img, &NO_VERIFY) else {
+        return;
+    };
+    let Ok(inos) = fs.allocated_inodes() else {
+        return;
+    };
+    for ino in inos {
+        let Ok(inode) = fs.inode(ino) else { continue };
+        let _ = fs.read_dir(&inode);
+        let _ = fs.xattrs(&inode);
+        let _ = fs.symlink_target(&inode);
+        let _ = fs.inline_data(&inode);
+        if let Ok(runs) = fs.data_runs(&inode) {
+            let mut buf = vec![0u8; fs.block_size() as usize];
+            for run in runs.iter().take(64) {
+                let _ = fs.read_file_blocks(&inode, run, &mut buf);
+            }
+        }
+    }
+}
+
+#[test]
+fn concurrent_readers_agree() {
+    let img = small_image(EXT4);
+    let work = TempDir::new("threads");
+    let path = work.path().join("img");
+    std::fs::write(&path, &img).unwrap();
+    let fs = Filesystem::open(Path::new(&path)).unwrap();
+    let inos = fs.allocated_inodes().unwrap();
+    let read_all = |fs: &Filesystem| -> Vec<(u32, Vec<u8>)> {
+        inos.iter()
+            .map(|&i| {
+                let inode = fs.inode(i).unwrap();
+                let data = match inode.file_type() {
+                    fsimage::FileType::Regular => common::read_file(fs, &inode),
+                    _ => Vec::new(),
+                };
+                (i, data)
+            })
+            .collect()
+    };
+    let expected = read_all(&fs);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4).map(|_| s.spawn(|| read_all(&fs))).collect();
+        for h in handles {
+            assert!(h.join().unwrap() == expected);
+        }
+    });
+}
