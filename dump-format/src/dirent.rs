@@ -1,5 +1,5 @@
 //! Directory contents as dump writes them: BSD `struct direct` records packed into
-//! 1 KiB chunks (`DIRBLKSIZ`).
+//! 512-byte chunks (`DIRBLKSIZ`, which Linux dump defines as `DEV_BSIZE`).
 //!
 //! Each record is `d_ino` (u32), `d_reclen` (u16), `d_type` (u8), `d_namlen` (u8), then
 //! the name and a NUL, padded to a multiple of 4. A record never crosses a chunk
@@ -8,8 +8,9 @@
 
 use crate::header::ByteOrder;
 
-/// Directories are written in chunks of this size.
-pub const DIRBLKSIZ: usize = 1024;
+/// Directories are written in chunks of this size; a directory's size on tape is a
+/// multiple of it.
+pub const DIRBLKSIZ: usize = 512;
 /// Longest name a record can hold.
 pub const MAXNAMLEN: usize = 255;
 /// Fixed part of a record before the name.

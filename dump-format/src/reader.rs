@@ -269,7 +269,12 @@ impl<R: Read> TapeReader<R> {
         if !src.fill(&mut first, "the volume header")? {
             return Err(ReadError::Empty);
         }
-        let (volume, order) = Header::parse(&first).map_err(ReadError::NotADump)?;
+        let (mut volume, order) = Header::parse(&first).map_err(ReadError::NotADump)?;
+        // Some writers (Apache Commons Compress) leave c_type 0 in the volume header;
+        // as the first block of the stream it can only be the volume header.
+        if volume.c_type == 0 {
+            volume.c_type = RecordType::Tape as i32;
+        }
         if volume.record_type() != Some(RecordType::Tape) {
             return Err(ReadError::NoVolumeHeader(volume.c_type));
         }
@@ -430,8 +435,9 @@ impl<R: Read> TapeReader<R> {
                 }))
             }
             Some(RecordType::Inode) => {
+                let all_present = header.is_extattr() || self.directory_blocks_unmarked(&header)?;
                 self.file = Some(FileState {
-                    all_present: header.is_extattr(),
+                    all_present,
                     size: header.inode.size,
                     header: header.clone(),
                     index: 0,
@@ -461,6 +467,30 @@ impl<R: Read> TapeReader<R> {
                 }))
             }
         }
+    }
+
+    /// True when a directory header marks none of its blocks present although the
+    /// directory has data and the block after the header is not a header: some writers
+    /// (Apache Commons Compress) leave `c_addr` unset for directory blocks. Reading the
+    /// blocks anyway is the same accommodation restore makes for xattr records of old
+    /// dumps (its `readmapflag`).
+    fn directory_blocks_unmarked(&mut self, h: &Header) -> Result<bool, ReadError> {
+        use crate::header::mode::S_IFDIR;
+        if h.inode.file_type() != S_IFDIR
+            || h.inode.size == 0
+            || h.addr_count() == 0
+            || h.data_block_count() != 0
+        {
+            return Ok(false);
+        }
+        let Some(next) = self.src.next_block()? else {
+            return Ok(false);
+        };
+        let is_header = Header::parse_in(&next, self.src.order).is_ok();
+        // Put the block back: it is read again as data or as the next header.
+        self.src.pending.push_front(next);
+        self.src.blocks -= 1;
+        Ok(!is_header)
     }
 
     /// The next piece of the current inode's data, or `None` when it is all read.
@@ -514,17 +544,14 @@ impl<R: Read> TapeReader<R> {
                         let f = self.file.as_mut().ok_or(ReadError::NoCurrentInode)?;
                         let (offset, size) = (f.offset, f.size);
                         f.done = true;
-                        match other {
-                            Some((h, skipped)) => {
-                                if skipped > 0 {
-                                    self.pending_resync = Some(Item::Resync {
-                                        skipped_blocks: skipped,
-                                        at_block: self.src.blocks.saturating_sub(1),
-                                    });
-                                }
-                                self.lookahead = Some(h);
+                        if let Some((h, skipped)) = other {
+                            if skipped > 0 {
+                                self.pending_resync = Some(Item::Resync {
+                                    skipped_blocks: skipped,
+                                    at_block: self.src.blocks.saturating_sub(1),
+                                });
                             }
-                            None => {}
+                            self.lookahead = Some(h);
                         }
                         self.src.warn(format!(
                             "inode {ino}: missing blocks from offset {offset} to its size {size}, assuming a hole"
