@@ -236,11 +236,36 @@ impl Filesystem {
             + u64::from(within) * u64::from(self.sb.inode_size))
     }
 
+    /// True if inode `ino` lies where the group descriptor says the inode
+    /// table was never initialised (INODE_UNINIT group or the
+    /// `itable_unused` tail), so its bytes on disk may be stale garbage.
+    fn inode_never_initialised(&self, ino: u32) -> bool {
+        if !self.sb.has_group_csum() {
+            return false;
+        }
+        let index = ino - 1;
+        let group = (index / self.sb.inodes_per_group) as usize;
+        let within = index % self.sb.inodes_per_group;
+        match self.groups.get(group) {
+            Some(desc) => {
+                desc.flags & BG_INODE_UNINIT != 0
+                    || within >= self.sb.inodes_per_group.saturating_sub(desc.itable_unused)
+            }
+            None => false,
+        }
+    }
+
     /// Read and decode inode `ino`, verifying its checksum on metadata_csum
-    /// filesystems.
+    /// filesystems. Inodes in never-initialised parts of an inode table
+    /// (INODE_UNINIT groups, the `itable_unused` tail) read as all zeros,
+    /// as the kernel and e2fsprogs treat them.
     pub fn inode(&self, ino: u32) -> Result<Inode, Error> {
+        let inode_size = usize::from(self.sb.inode_size);
+        if ino != 0 && ino <= self.sb.inodes_count && self.inode_never_initialised(ino) {
+            return Inode::parse(&self.sb, ino, vec![0; inode_size]);
+        }
         let offset = self.inode_offset(ino)?;
-        let raw = self.dev.read_vec(offset, usize::from(self.sb.inode_size))?;
+        let raw = self.dev.read_vec(offset, inode_size)?;
         if self.verify && self.sb.has_metadata_csum() {
             inode::verify_checksum(self.csum_seed, ino, &raw)?;
         }

@@ -261,11 +261,22 @@ impl Superblock {
         let inodes_per_group = le32(raw, 0x28);
         let inodes_count = le32(raw, 0x00);
 
-        // One bitmap block describes a group, which bounds both per-group counts.
+        // One bitmap block describes a group, which bounds both per-group
+        // counts; with bigalloc the block bitmap counts clusters.
         let bits_per_block = block_size * 8;
-        if blocks_per_group == 0 || blocks_per_group > bits_per_block {
+        let log_cluster = le32(raw, 0x1C);
+        let cluster_shift = if feature_ro_compat & ro_compat::BIGALLOC != 0 {
+            if log_cluster < log_block_size || log_cluster - log_block_size > 16 {
+                return Err(bad(format!("cluster size log {log_cluster} is invalid")));
+            }
+            log_cluster - log_block_size
+        } else {
+            0
+        };
+        let max_blocks_per_group = u64::from(bits_per_block) << cluster_shift;
+        if blocks_per_group == 0 || u64::from(blocks_per_group) > max_blocks_per_group {
             return Err(bad(format!(
-                "blocks per group {blocks_per_group} out of range 1..={bits_per_block}"
+                "blocks per group {blocks_per_group} out of range 1..={max_blocks_per_group}"
             )));
         }
         if inodes_per_group == 0 || inodes_per_group > bits_per_block {
