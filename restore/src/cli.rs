@@ -127,7 +127,10 @@ impl CliError {
 const WITH_ARGUMENT: &[u8] = b"AbDfFHLQsTX";
 /// Letters restore accepts that rrestore deliberately does not implement.
 const UNSUPPORTED: &[(u8, &str)] = &[
-    (b'A', "reading the table of contents from an archive file (-A)"),
+    (
+        b'A',
+        "reading the table of contents from an archive file (-A)",
+    ),
     (b'F', "running a script at the start of each tape (-F)"),
     (b'M', "multi-volume dumps split into files (-M)"),
     (b'P', "QFA tape position files (-P)"),
@@ -287,9 +290,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, CliError> {
                 None
             };
             if let Some((_, what)) = UNSUPPORTED.iter().find(|(l, _)| *l == letter) {
-                return Err(CliError::plain(format!(
-                    "rrestore does not support {what}"
-                )));
+                return Err(CliError::plain(format!("rrestore does not support {what}")));
             }
             match letter {
                 b'C' | b'i' | b'r' | b't' | b'x' => {
@@ -374,9 +375,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, CliError> {
         }
     }
     let Some(mode) = mode else {
-        return Err(CliError::plain(
-            "none of C, i, r, t or x options specified",
-        ));
+        return Err(CliError::plain("none of C, i, r, t or x options specified"));
     };
     opts.mode = mode;
     opts.input = input;

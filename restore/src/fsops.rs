@@ -171,7 +171,13 @@ pub fn make_node_at(
             // An old node of the same kind (e.g. -x over an earlier restore)
             // is replaced, as `restore -u` would.
             remove_leaf_at(parent, name)?;
-            Ok(rfs::mknodat(parent, os, kind, Mode::from_raw_mode(0o600), dev)?)
+            Ok(rfs::mknodat(
+                parent,
+                os,
+                kind,
+                Mode::from_raw_mode(0o600),
+                dev,
+            )?)
         }
         other => Ok(other?),
     }
@@ -211,7 +217,13 @@ pub fn hard_link_at(
     match rfs::linkat(old_parent, old, new_parent, new, AtFlags::empty()) {
         Err(rustix::io::Errno::EXIST) => {
             remove_leaf_at(new_parent, new_name)?;
-            Ok(rfs::linkat(old_parent, old, new_parent, new, AtFlags::empty())?)
+            Ok(rfs::linkat(
+                old_parent,
+                old,
+                new_parent,
+                new,
+                AtFlags::empty(),
+            )?)
         }
         other => Ok(other?),
     }
@@ -317,12 +329,9 @@ pub fn apply_attrs(node: &Node<'_>, a: &Attrs, set_flags: bool) -> Vec<AttrFailu
                 fail("chmod", e.into());
             }
             for (name, value) in &a.xattrs {
-                if let Err(e) = rfs::fsetxattr(
-                    fd,
-                    OsStr::from_bytes(name),
-                    value,
-                    rfs::XattrFlags::empty(),
-                ) {
+                if let Err(e) =
+                    rfs::fsetxattr(fd, OsStr::from_bytes(name), value, rfs::XattrFlags::empty())
+                {
                     fail(
                         &format!("EA set {}", String::from_utf8_lossy(name)),
                         e.into(),
@@ -367,8 +376,7 @@ pub fn apply_attrs(node: &Node<'_>, a: &Attrs, set_flags: bool) -> Vec<AttrFailu
                         Ok(st) if FileType::from_raw_mode(st.st_mode) != FileType::Symlink => {
                             use std::os::fd::AsRawFd;
                             let p = format!("/proc/self/fd/{}", fd.as_raw_fd());
-                            if let Err(e) = rfs::chmodat(CWD, p.as_str(), perm, AtFlags::empty())
-                            {
+                            if let Err(e) = rfs::chmodat(CWD, p.as_str(), perm, AtFlags::empty()) {
                                 fail("chmod", e.into());
                             }
                         }
@@ -490,38 +498,75 @@ mod tests {
             mode: 0o100640,
             uid: 1234,
             gid: 5678,
-            atime: Time { sec: 1_000_000_000, nsec: 123_456_789 },
-            mtime: Time { sec: 1_100_000_000, nsec: 987_654_321 },
+            atime: Time {
+                sec: 1_000_000_000,
+                nsec: 123_456_789,
+            },
+            mtime: Time {
+                sec: 1_100_000_000,
+                nsec: 987_654_321,
+            },
             flags: 0,
             xattrs: vec![(b"user.k".to_vec(), b"v".to_vec())],
         };
         let failures = apply_attrs(&Node::Fd(f.as_fd()), &attrs, true);
         let md = std::fs::metadata(d.join("hard")).unwrap();
         if rustix::process::geteuid().is_root() {
-            assert!(failures.iter().all(|f| f.what.starts_with("EA")), "{failures:?}");
+            assert!(
+                failures.iter().all(|f| f.what.starts_with("EA")),
+                "{failures:?}"
+            );
             assert_eq!((md.uid(), md.gid()), (1234, 5678));
         }
         assert_eq!(md.mode() & 0o7777, 0o640);
         assert_eq!((md.mtime(), md.mtime_nsec()), (1_100_000_000, 987_654_321));
-        let fifo_attrs = Attrs { mode: 0o010604, ..attrs.clone() };
+        let fifo_attrs = Attrs {
+            mode: 0o010604,
+            ..attrs.clone()
+        };
         let failures = apply_attrs(
-            &Node::At { parent: sub.as_fd(), name: b"fifo", is_symlink: false },
+            &Node::At {
+                parent: sub.as_fd(),
+                name: b"fifo",
+                is_symlink: false,
+            },
             &fifo_attrs,
             false,
         );
-        assert!(failures.iter().all(|f| f.what != "chmod" && f.what != "utimes"), "{failures:?}");
+        assert!(
+            failures
+                .iter()
+                .all(|f| f.what != "chmod" && f.what != "utimes"),
+            "{failures:?}"
+        );
         let md = std::fs::symlink_metadata(d.join("sub/fifo")).unwrap();
         assert_eq!(md.mode() & 0o7777, 0o604);
         assert_eq!(md.atime(), 1_000_000_000);
-        let link_attrs = Attrs { mode: 0o120777, xattrs: vec![], ..attrs };
+        let link_attrs = Attrs {
+            mode: 0o120777,
+            xattrs: vec![],
+            ..attrs
+        };
         let failures = apply_attrs(
-            &Node::At { parent: sub.as_fd(), name: b"sym", is_symlink: true },
+            &Node::At {
+                parent: sub.as_fd(),
+                name: b"sym",
+                is_symlink: true,
+            },
             &link_attrs,
             false,
         );
         assert!(failures.iter().all(|f| f.what != "utimes"), "{failures:?}");
-        assert_eq!(std::fs::read_link(d.join("sub/sym")).unwrap(), Path::new("../nowhere"));
-        assert_eq!(std::fs::symlink_metadata(d.join("sub/sym")).unwrap().mtime(), 1_100_000_000);
+        assert_eq!(
+            std::fs::read_link(d.join("sub/sym")).unwrap(),
+            Path::new("../nowhere")
+        );
+        assert_eq!(
+            std::fs::symlink_metadata(d.join("sub/sym"))
+                .unwrap()
+                .mtime(),
+            1_100_000_000
+        );
         std::fs::remove_dir_all(&d).unwrap();
     }
 }

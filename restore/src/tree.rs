@@ -183,8 +183,7 @@ impl DirTreeBuilder {
                 });
                 continue;
             }
-            let name_off =
-                u32::try_from(self.tree.names.len()).map_err(|_| TreeError::TooLarge)?;
+            let name_off = u32::try_from(self.tree.names.len()).map_err(|_| TreeError::TooLarge)?;
             if self.tree.names.len() + name.len() > u32::MAX as usize
                 || self.tree.entries.len() >= u32::MAX as usize
             {
@@ -205,6 +204,11 @@ impl DirTreeBuilder {
             .dirs
             .insert(dir, (start as u32, self.tree.entries.len() as u32));
         Ok(())
+    }
+
+    /// True once directory `ino` has been added.
+    pub fn has_directory(&self, ino: u32) -> bool {
+        self.tree.dirs.contains_key(&ino)
     }
 
     /// Warnings so far (bad names, duplicates).
@@ -240,10 +244,7 @@ impl DirTreeBuilder {
         }
         for (id, ino) in loops {
             let path = self.tree.path_of_entry(id);
-            let first = self
-                .tree
-                .path_of_dir(ino)
-                .unwrap_or_else(|| b"?".to_vec());
+            let first = self.tree.path_of_dir(ino).unwrap_or_else(|| b"?".to_vec());
             self.warnings.push(TreeWarning::DirectoryLoop {
                 path: display_path(&path),
                 ino,
@@ -604,12 +605,22 @@ mod tests {
 
     fn sample() -> DirTree {
         let mut b = DirTreeBuilder::new();
-        b.add_directory(2, dir(&[(2, "."), (2, ".."), (11, "lost+found"), (12, "a"), (15, "d")]))
-            .unwrap();
+        b.add_directory(
+            2,
+            dir(&[
+                (2, "."),
+                (2, ".."),
+                (11, "lost+found"),
+                (12, "a"),
+                (15, "d"),
+            ]),
+        )
+        .unwrap();
         b.add_directory(11, dir(&[(11, "."), (2, "..")])).unwrap();
         b.add_directory(15, dir(&[(15, "."), (2, ".."), (12, "hard"), (16, "sub")]))
             .unwrap();
-        b.add_directory(16, dir(&[(16, "."), (15, ".."), (17, "f")])).unwrap();
+        b.add_directory(16, dir(&[(16, "."), (15, ".."), (17, "f")]))
+            .unwrap();
         let (t, w) = b.finish().unwrap();
         assert!(w.is_empty(), "{w:?}");
         t
@@ -630,7 +641,15 @@ mod tests {
         let t = sample();
         assert_eq!(
             listing(&t, b"."),
-            ["2 .", "11 ./lost+found", "12 ./a", "15 ./d", "12 ./d/hard", "16 ./d/sub", "17 ./d/sub/f"]
+            [
+                "2 .",
+                "11 ./lost+found",
+                "12 ./a",
+                "15 ./d",
+                "12 ./d/hard",
+                "16 ./d/sub",
+                "17 ./d/sub/f"
+            ]
         );
         assert_eq!(listing(&t, b"/d//sub/"), ["16 ./d/sub", "17 ./d/sub/f"]);
     }
@@ -701,7 +720,12 @@ mod tests {
         assert_eq!(w.len(), 2, "{w:?}");
         assert_eq!(
             listing(&t, b"."),
-            ["2 .", "11 ./lost+found", "2 ./lost+found/fo", "11 ./lost+found/self"]
+            [
+                "2 .",
+                "11 ./lost+found",
+                "2 ./lost+found/fo",
+                "11 ./lost+found/self"
+            ]
         );
     }
 

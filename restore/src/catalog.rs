@@ -1,0 +1,335 @@
+//! Opening a dump and reading everything that precedes the file data: the
+//! volume header, the inode maps and the directories (restore's `setup()`
+//! and `extractdirs()`). The result is a [`Catalog`] (the symbol table plus
+//! what is known about each directory) and a [`Tape`] positioned at the
+//! first non-directory record, ready for one pass over the file data.
+//!
+//! `-t` stops here: it never reads past the last directory.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read};
+
+use dump_format::header::mode;
+use dump_format::{ByteOrder, Header, InodeMap, Item, ReadError, RecordType, Segment, TapeReader};
+use thiserror::Error;
+
+use crate::cli::Input;
+use crate::meta::{self, InodeAttrs};
+use crate::tree::{DirTree, DirTreeBuilder, TreeError, TreeWarning, ROOT_INO};
+
+/// Largest extended-attribute record accepted (the reference stops at 4 KiB;
+/// rdump may write up to one ext4 block plus in-inode attributes).
+pub const MAX_XATTR_RECORD: u64 = 1 << 20;
+
+/// Why the dump could not be opened or its directories read.
+#[derive(Debug, Error)]
+pub enum OpenError {
+    #[error("{path}: {source}")]
+    Open { path: String, source: io::Error },
+    #[error("Tape is not a dump tape ({0})")]
+    NotADump(ReadError),
+    #[error("Cannot find file dump list")]
+    NoDumpList,
+    #[error("{0}")]
+    Read(#[from] ReadError),
+    #[error("{0}")]
+    Tree(#[from] TreeError),
+}
+
+/// What the dump records about a directory, applied after its contents.
+#[derive(Debug, Clone)]
+pub struct DirInfo {
+    pub attrs: InodeAttrs,
+}
+
+/// Everything known before the file data: see the module documentation.
+pub struct Catalog {
+    /// The volume (TS_TAPE) header.
+    pub volume: Header,
+    pub tree: DirTree,
+    /// Inodes on this dump (TS_BITS).
+    pub dumped: InodeMap,
+    /// Inodes in use on the dumped filesystem (TS_CLRI), for incrementals.
+    pub in_use: Option<InodeMap>,
+    /// Directory inode -> its attributes.
+    pub dirs: HashMap<u32, DirInfo>,
+    /// Problems found in the directory records.
+    pub tree_warnings: Vec<TreeWarning>,
+    /// Set when the stream broke off while the directories were read.
+    pub damaged: Option<String>,
+}
+
+impl Catalog {
+    /// True when `ino` is on the dump (restore's `TSTINO(ino, dumpmap)`).
+    /// An inode beyond the end of the map counts as dumped: real dumps
+    /// always map every inode of the filesystem, and synthetic archives
+    /// with an empty map (the corpus's long-name dumps) are then still
+    /// readable.
+    pub fn is_dumped(&self, ino: u32) -> bool {
+        self.dumped.contains(ino) || ino > self.dumped.capacity()
+    }
+}
+
+/// The dump stream after the directories, with the record that ended them.
+pub struct Tape {
+    pub reader: TapeReader<Box<dyn Read>>,
+    /// The first record after the directories, already read.
+    pub pending: Option<Item>,
+}
+
+/// Messages produced while reading; printed by the caller as they come.
+pub trait Notes {
+    fn warn(&mut self, msg: &str);
+    fn verbose(&mut self, msg: &str);
+}
+
+/// Opens the input named on the command line.
+pub fn open_input(input: &Input) -> Result<Box<dyn Read>, OpenError> {
+    match input {
+        Input::Stdin => Ok(Box::new(io::stdin().lock())),
+        Input::Path(p) => {
+            let f = File::open(p).map_err(|source| OpenError::Open {
+                path: p.display().to_string(),
+                source,
+            })?;
+            // Large reads: the reader asks for 1 KiB at a time.
+            Ok(Box::new(io::BufReader::with_capacity(256 * 1024, f)))
+        }
+    }
+}
+
+/// Starts reading a dump: checks the volume header.
+pub fn start(input: Box<dyn Read>) -> Result<TapeReader<Box<dyn Read>>, OpenError> {
+    let reader = TapeReader::new(input).map_err(|e| match e {
+        ReadError::Io { .. } => OpenError::Read(e),
+        other => OpenError::NotADump(other),
+    })?;
+    Ok(reader)
+}
+
+fn drain_reader_warnings(reader: &mut TapeReader<Box<dyn Read>>, notes: &mut dyn Notes) {
+    for w in reader.take_warnings() {
+        notes.warn(&w);
+    }
+}
+
+/// Reads the extended attributes record of the current item.
+pub fn read_xattr_record(
+    reader: &mut TapeReader<Box<dyn Read>>,
+    header: &Header,
+    notes: &mut dyn Notes,
+) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ReadError> {
+    let ino = header.inumber;
+    match reader.read_all(MAX_XATTR_RECORD)? {
+        None => {
+            notes.warn(&format!(
+                "inode {ino}: EA size too big ({}), skipped",
+                header.inode.size
+            ));
+            Ok(Vec::new())
+        }
+        Some(blob) => match dump_format::decode_xattr_blob(&blob) {
+            Ok(list) => Ok(list.into_iter().map(|x| (x.name, x.value)).collect()),
+            Err(e) => {
+                notes.warn(&format!("inode {ino}: bad extended attribute record: {e}"));
+                Ok(Vec::new())
+            }
+        },
+    }
+}
+
+/// Decodes one directory's data chunk by chunk, so a damaged 1 KiB chunk
+/// loses only its own entries (restore's putdir skips to the next chunk).
+fn read_directory(
+    reader: &mut TapeReader<Box<dyn Read>>,
+    ino: u32,
+    order: ByteOrder,
+    notes: &mut dyn Notes,
+) -> Result<Vec<dump_format::DirEntry>, ReadError> {
+    const CHUNK: usize = dump_format::dirent::DIRBLKSIZ;
+    let mut entries = Vec::new();
+    let mut problems = Vec::new();
+    while let Some(seg) = reader.next_segment()? {
+        let Segment::Data { offset, bytes } = seg else {
+            continue;
+        };
+        for (i, chunk) in bytes.chunks(CHUNK).enumerate() {
+            let at = offset + (i * CHUNK) as u64;
+            match dump_format::decode_directory_in(chunk, order) {
+                Ok(list) => entries.extend(list),
+                Err(e) => {
+                    problems.push(format!(
+                        "directory inode {ino}: damaged directory block at offset {at}: {e}; entries after it in that block are lost"
+                    ));
+                    // Keep the entries before the bad record.
+                    let good = match e {
+                        dump_format::dirent::DirError::ZeroRecLen { offset }
+                        | dump_format::dirent::DirError::RecLenPastChunk { offset, .. }
+                        | dump_format::dirent::DirError::NameTooLong { offset, .. }
+                        | dump_format::dirent::DirError::UnalignedRecLen { offset, .. }
+                        | dump_format::dirent::DirError::Truncated { offset } => offset,
+                    };
+                    if let Ok(list) = dump_format::decode_directory_in(&chunk[..good], order) {
+                        entries.extend(list);
+                    }
+                }
+            }
+        }
+    }
+    for p in problems {
+        notes.warn(&p);
+    }
+    Ok(entries)
+}
+
+/// True for an inode record (not an attribute record) of a directory.
+fn is_directory_record(h: &Header) -> bool {
+    !h.is_extattr() && h.inode.file_type() == mode::S_IFDIR
+}
+
+/// Reads the maps and then the directories. With `verbose_steps`, prints
+/// restore's -v progress lines.
+pub fn read_catalog(
+    mut reader: TapeReader<Box<dyn Read>>,
+    notes: &mut dyn Notes,
+) -> Result<(Catalog, Tape), OpenError> {
+    let volume = reader.volume().clone();
+    let order = reader.byte_order();
+    let mut in_use = None;
+    let mut dumped = None;
+    // Maps: TS_CLRI then TS_BITS.
+    let first_after_maps = loop {
+        match reader.next_item()? {
+            None => return Err(OpenError::NoDumpList),
+            Some(Item::Bitmap { kind, map, .. }) => match kind {
+                RecordType::Clri => in_use = Some(map),
+                _ => dumped = Some(map),
+            },
+            Some(Item::Resync {
+                skipped_blocks,
+                at_block,
+            }) => notes.warn(&format!(
+                "resync restore, skipped {skipped_blocks} blocks (at block {at_block})"
+            )),
+            Some(Item::Volume(_)) => {}
+            Some(other) => break other,
+        }
+        drain_reader_warnings(&mut reader, notes);
+    };
+    drain_reader_warnings(&mut reader, notes);
+    let Some(dumped) = dumped else {
+        if matches!(first_after_maps, Item::End(_)) {
+            notes.warn("Cannot find file dump list, assuming empty tape");
+        }
+        return Err(OpenError::NoDumpList);
+    };
+
+    notes.verbose("Extract directories from tape");
+    let mut builder = DirTreeBuilder::new();
+    let mut dirs: HashMap<u32, DirInfo> = HashMap::new();
+    let mut current_dir: Option<u32> = None;
+    let mut item = Some(first_after_maps);
+    let mut damage = None;
+    let mut skipped_early = false;
+    let pending = loop {
+        let Some(it) = item.take() else {
+            break None;
+        };
+        // A read error here (a truncated or damaged stream) ends the
+        // directories: what was read is kept, the error is reported.
+        let mut step = || -> Result<Option<Item>, OpenError> {
+            match &it {
+                Item::Inode(h) if h.is_extattr() => {
+                    let h = h.clone();
+                    match current_dir {
+                        Some(d) if h.is_xattr() && h.inumber == d => {
+                            let x = read_xattr_record(&mut reader, &h, notes)?;
+                            if let Some(info) = dirs.get_mut(&d) {
+                                info.attrs.xattrs.extend(x);
+                            }
+                        }
+                        Some(_) if !h.is_xattr() => {
+                            notes.warn(&format!(
+                                "unexpected inode extension {}, skipping",
+                                h.extattributes
+                            ));
+                        }
+                        // Attributes of a file that is not a directory: the
+                        // directories are over.
+                        _ => return Ok(Some(it)),
+                    }
+                }
+                Item::Inode(h) if is_directory_record(h) => {
+                    let h = h.clone();
+                    let ino = h.inumber;
+                    let entries = read_directory(&mut reader, ino, order, notes)?;
+                    builder.add_directory(
+                        ino,
+                        entries
+                            .iter()
+                            .map(|e| (e.ino, e.file_type, e.name.as_slice())),
+                    )?;
+                    dirs.entry(ino).or_insert(DirInfo {
+                        attrs: meta::attrs_from_header(&h),
+                    });
+                    current_dir = Some(ino);
+                }
+                Item::Resync {
+                    skipped_blocks,
+                    at_block,
+                } => notes.warn(&format!(
+                    "resync restore, skipped {skipped_blocks} blocks (at block {at_block})"
+                )),
+                Item::Volume(_) | Item::Bitmap { .. } => {}
+                Item::Inode(h) if !builder.has_directory(ROOT_INO) => {
+                    // Directories come first on a real dump. Files before the
+                    // root directory (synthetic or damaged archives) cannot be
+                    // named yet: skip them and look on for the directories.
+                    if !skipped_early {
+                        notes.warn(&format!(
+                        "inode {}: file record before the root directory; skipping files until the directories are found",
+                        h.inumber
+                    ));
+                        skipped_early = true;
+                    }
+                }
+                Item::Inode(_) | Item::End(_) => return Ok(Some(it)),
+            }
+            Ok(None)
+        };
+        match step() {
+            Ok(Some(stop)) => break Some(stop),
+            Ok(None) => {}
+            Err(e) => {
+                damage = Some(e.to_string());
+                break None;
+            }
+        }
+        drain_reader_warnings(&mut reader, notes);
+        match reader.next_item() {
+            Ok(next) => item = next,
+            Err(e) => {
+                damage = Some(e.to_string());
+                break None;
+            }
+        }
+    };
+    if let Some(d) = &damage {
+        notes.warn(&format!("error while reading the directories: {d}"));
+    }
+    drain_reader_warnings(&mut reader, notes);
+    let (tree, tree_warnings) = builder.finish()?;
+    Ok((
+        Catalog {
+            volume,
+            tree,
+            dumped,
+            in_use,
+            dirs,
+            tree_warnings,
+            damaged: damage,
+        },
+        Tape { reader, pending },
+    ))
+}
