@@ -49,6 +49,10 @@ pub const MAX_DIR_SIZE: u64 = 1 << 32;
 /// Size of the fake entry at the end of a metadata_csum leaf block.
 const DIRENT_TAIL_SIZE: usize = 12;
 const DIRENT_TAIL_FT: u8 = 0xDE;
+/// Offset of `dx_countlimit` in an htree root block.
+const DX_ROOT_COUNT_OFFSET: usize = 0x20;
+/// Offset of `dx_countlimit` in an htree interior node.
+const DX_NODE_COUNT_OFFSET: usize = 0x08;
 
 /// Read all entries of directory `inode`; see [`Filesystem::read_dir`].
 pub(crate) fn read_dir(fs: &Filesystem, inode: &Inode) -> Result<Vec<DirEntry>, Error> {
@@ -116,12 +120,21 @@ pub(crate) fn read_dir(fs: &Filesystem, inode: &Inode) -> Result<Vec<DirEntry>, 
             fs.device().read_at(phys * bs, &mut block)?;
             let place = format!("directory block {phys}");
             let logical = run.logical + i;
-            let is_index_node = indexed
-                && (logical == 0
-                    || (le32(&block, 0) == 0
-                        && rec_len(&block, 4, parser.block_size) == bs as usize));
+            // htree index nodes: the root (block 0, after "." and ".." and
+            // the 8-byte dx_root_info) and interior nodes (one empty entry
+            // spanning the block; a leaf's empty entry stops short of the
+            // checksum tail, so cannot span it).
+            let index_node = if !indexed {
+                None
+            } else if logical == 0 {
+                Some(DX_ROOT_COUNT_OFFSET)
+            } else if le32(&block, 0) == 0 && rec_len(&block, 4, parser.block_size) == bs as usize {
+                Some(DX_NODE_COUNT_OFFSET)
+            } else {
+                None
+            };
             if let Some(seed) = csum_seed {
-                verify_leaf(seed, ino, &block, &place, is_index_node)?;
+                verify_block(seed, ino, &block, &place, index_node)?;
             }
             parser.parse(&block, &place, &mut out)?;
         }
@@ -142,26 +155,43 @@ fn rec_len(buf: &[u8], off: usize, block_size: u32) -> usize {
     }
 }
 
-/// Verify the crc32c in the fake entry ending a leaf block. Blocks without
-/// a tail (htree index nodes, or leaves written before metadata_csum was
-/// enabled) are not checked, as the kernel only warns about those.
-fn verify_leaf(
+/// Verify a directory block's checksum: htree index nodes carry a
+/// `dx_tail` after their `limit` entries, leaf blocks a fake entry at the end.
+/// Blocks without either (leaves written before metadata_csum was enabled)
+/// are not checked, as the kernel only warns about those.
+fn verify_block(
     seed: u32,
     ino: u32,
     block: &[u8],
     place: &str,
-    is_index_node: bool,
+    index_node: Option<usize>,
 ) -> Result<(), Error> {
-    let t = block.len() - DIRENT_TAIL_SIZE;
-    let is_tail = le32(block, t) == 0
-        && le16(block, t + 4) == DIRENT_TAIL_SIZE as u16
-        && u8_at(block, t + 6) == 0
-        && u8_at(block, t + 7) == DIRENT_TAIL_FT;
-    if !is_tail || is_index_node {
-        return Ok(());
-    }
-    let computed = ext4_crc32c(seed, &block[..t]);
-    let stored = le32(block, t + 8);
+    let (computed, stored) = match index_node {
+        Some(count_offset) => {
+            // dx_countlimit: limit u16, count u16; entries are 8 bytes.
+            let limit = usize::from(le16(block, count_offset));
+            let count = usize::from(le16(block, count_offset + 2));
+            let tail = count_offset + limit * 8;
+            if count > limit || tail + 8 > block.len() {
+                return Ok(());
+            }
+            let c = ext4_crc32c(seed, &block[..count_offset + count * 8]);
+            // dx_tail: reserved word, then the checksum taken as zero.
+            let c = ext4_crc32c(c, &block[tail..tail + 4]);
+            (ext4_crc32c(c, &[0; 4]), le32(block, tail + 4))
+        }
+        None => {
+            let t = block.len() - DIRENT_TAIL_SIZE;
+            let is_tail = le32(block, t) == 0
+                && le16(block, t + 4) == DIRENT_TAIL_SIZE as u16
+                && u8_at(block, t + 6) == 0
+                && u8_at(block, t + 7) == DIRENT_TAIL_FT;
+            if !is_tail {
+                return Ok(());
+            }
+            (ext4_crc32c(seed, &block[..t]), le32(block, t + 8))
+        }
+    };
     if computed != stored {
         return Err(Error::Checksum {
             what: format!("{place} of inode {ino}"),

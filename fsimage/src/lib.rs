@@ -28,9 +28,9 @@
 //!   meta_bg, flex_bg, sparse_super(2); unknown incompat features are
 //!   refused with [`Error::UnsupportedFeatures`] naming them;
 //! - metadata_csum checksums of the superblock, group descriptors, inodes,
-//!   extent blocks, directory leaf blocks and xattr blocks (on by default,
-//!   see [`OpenOptions`]); a mismatch is [`Error::Checksum`]. Not verified:
-//!   htree index nodes, block/inode bitmaps, the journal;
+//!   extent blocks, directory leaf blocks, htree index nodes and xattr
+//!   blocks (on by default, see [`OpenOptions`]); a mismatch is
+//!   [`Error::Checksum`]. Not verified: block/inode bitmaps, the journal;
 //! - inodes, with all timestamps (nanoseconds, epoch bits, crtime), flags,
 //!   32-bit owners, 64-bit sizes, device numbers, inline data;
 //! - data maps from block maps and extent trees as [`Run`]s with holes and

@@ -112,6 +112,40 @@ fn metadata_checksums_are_verified() {
 }
 
 #[test]
+fn htree_index_checksum_is_verified() {
+    let work = TempDir::new("htree");
+    let src = work.path().join("src");
+    std::fs::create_dir_all(src.join("big")).unwrap();
+    for i in 0..300 {
+        std::fs::write(
+            src.join("big")
+                .join(format!("a-rather-long-file-name-{i:04}")),
+            b"",
+        )
+        .unwrap();
+    }
+    let img = build_image(work.path(), &src, EXT4, "4M", "");
+    let mut img = std::fs::read(img).unwrap();
+    let fs = Filesystem::from_bytes(img.clone()).unwrap();
+    let ino = lookup(&fs, b"big");
+    let dir = fs.inode(ino).unwrap();
+    assert!(
+        dir.flags & fsimage::flags::INDEX != 0,
+        "e2fsck -D did not index /big"
+    );
+    assert_eq!(fs.read_dir(&dir).unwrap().len(), 302);
+    // Damage the hash of the second dx entry in the root block.
+    let root = fs.data_runs(&dir).unwrap()[0].physical as usize * fs.block_size() as usize;
+    img[root + 0x28] ^= 0x55;
+    let fs = Filesystem::from_bytes(img).unwrap();
+    let err = fs.read_dir(&fs.inode(ino).unwrap()).unwrap_err();
+    assert!(
+        matches!(err, Error::Checksum { ino: Some(i), .. } if i == ino),
+        "{err}"
+    );
+}
+
+#[test]
 fn unknown_incompat_features_are_named() {
     let mut img = small_image(EXT2);
     let incompat = u32::from_le_bytes(img[1024 + 0x60..1024 + 0x64].try_into().unwrap());
