@@ -3,9 +3,11 @@
 
 mod catalog;
 mod cli;
+mod extract;
 mod fsops;
 mod list;
 mod meta;
+mod symtab;
 mod tree;
 mod ui;
 
@@ -111,8 +113,131 @@ fn run(opts: &Options, ui: &mut Ui) -> Result<ExitCode, Fatal> {
                 ExitCode::SUCCESS
             })
         }
+        Mode::Extract | Mode::Rebuild => restore_files(opts, &names, &catalog, tape, ui),
         _ => Err(Fatal("not yet implemented".into())),
     }
+}
+
+/// Decides whether the attributes of `.` are set in -x mode: -o says yes;
+/// otherwise ask on a terminal (restore's question); without one, no.
+fn set_dot_attrs(opts: &Options, ui: &mut Ui) -> bool {
+    if opts.force_dot_mode || opts.mode == Mode::Rebuild {
+        return true;
+    }
+    if ui::can_prompt(opts.input == Input::Stdin) {
+        ui.flush();
+        return ui::ask("set owner/mode for '.'");
+    }
+    ui.warn(
+        "standard input is not a terminal: not asking whether to set owner/mode for '.' (not set; use -o to set them)",
+    );
+    false
+}
+
+/// -x and -r.
+fn restore_files(
+    opts: &Options,
+    names: &[Vec<u8>],
+    catalog: &catalog::Catalog,
+    mut tape: catalog::Tape,
+    ui: &mut Ui,
+) -> Result<ExitCode, Fatal> {
+    if opts.mode == Mode::Rebuild && catalog.volume.ddate != 0 {
+        return Err(Fatal(format!(
+            "this is a level {} (incremental) dump; rrestore -r can only rebuild from a level 0 dump so far",
+            catalog.volume.level
+        )));
+    }
+    let mut selection = tree::Selection::new();
+    let dumped = |ino: u32| catalog.is_dumped(ino);
+    let mut missing_names = 0;
+    if opts.mode == Mode::Rebuild {
+        ui.verbose("Begin level 0 restore");
+        ui.verbose("Calculate extraction list.");
+        selection
+            .add_path(&catalog.tree, b".", true, &dumped)
+            .map_err(|e| Fatal(e.to_string()))?;
+    } else {
+        for raw in names {
+            let name = tree::canon(raw);
+            match catalog.tree.lookup(&name) {
+                Ok(ino) if catalog.is_dumped(ino) => {
+                    selection
+                        .add_path(&catalog.tree, &name, opts.descend, &dumped)
+                        .map_err(|e| Fatal(e.to_string()))?;
+                }
+                Ok(_) => {
+                    ui.err(&format!("{} is not on the tape", tree::display_path(&name)));
+                    missing_names += 1;
+                }
+                Err(e) => {
+                    ui.err(&e.to_string());
+                    missing_names += 1;
+                }
+            }
+        }
+    }
+    let root = fsops::open_target_root(std::path::Path::new("."))
+        .map_err(|e| Fatal(format!("cannot open the current directory: {e}")))?;
+    let mut dirs = extract::DirHandles::new(root);
+    let mut xopts = extract::ExtractOptions {
+        no_write: opts.no_write,
+        unlink_first: opts.unlink_first,
+        by_name: opts.by_name,
+        set_root_attrs: false,
+        force_dir_attrs: opts.mode == Mode::Rebuild || opts.force_dot_mode,
+    };
+    let (existed, mut failed) =
+        extract::make_directories(catalog, &selection, &mut dirs, &xopts, ui);
+    ui.verbose(if opts.mode == Mode::Rebuild {
+        "Extract new leaves."
+    } else {
+        "Extract requested files"
+    });
+    let mut outcome = extract::extract_files(catalog, &selection, &mut tape, &mut dirs, &xopts, ui);
+    failed.append(&mut outcome.failed);
+    if outcome.stopped.is_none() {
+        if selection.contains(tree::ROOT_INO) && opts.by_name && !opts.no_write {
+            xopts.set_root_attrs = set_dot_attrs(opts, ui);
+        }
+        // Before the directory attributes, so writing it does not change
+        // the restored mtime of `.`.
+        if opts.mode == Mode::Rebuild && !opts.no_write {
+            symtab::write(catalog, std::path::Path::new("restoresymtable"))
+                .map_err(|e| Fatal(format!("cannot write restoresymtable: {e}")))?;
+        }
+        extract::set_directory_attributes(catalog, &selection, &mut dirs, &existed, &xopts, ui);
+    }
+    let leaves = selection
+        .inodes()
+        .filter(|&i| !catalog.tree.is_dir(i))
+        .count();
+    if let Some(why) = &outcome.stopped {
+        ui.err(&format!("rrestore: restore stopped: {why}"));
+        ui.err(&format!(
+            "rrestore: {} of {} selected files were restored; directory attributes were not set",
+            outcome.restored, leaves
+        ));
+    }
+    if !failed.is_empty() {
+        ui.err(&format!("rrestore: {} names were not restored:", failed.len()));
+        for f in failed.iter().take(50) {
+            ui.err(&format!("  {f}"));
+        }
+        if failed.len() > 50 {
+            ui.err(&format!("  ... and {} more", failed.len() - 50));
+        }
+    }
+    let bad = outcome.stopped.is_some()
+        || !failed.is_empty()
+        || outcome.missing > 0
+        || missing_names > 0
+        || catalog.damaged.is_some();
+    Ok(if bad {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn main() -> ExitCode {
