@@ -8,6 +8,7 @@
 
 use std::fmt::Display;
 use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,8 @@ pub enum ProgressMode {
 pub struct Reporter {
     mode: ProgressMode,
     state: Mutex<ProgressState>,
+    read_errors: AtomicU64,
+    warnings: AtomicU64,
 }
 
 struct ProgressState {
@@ -51,7 +54,31 @@ impl Reporter {
                 next_report: None,
                 estimate_blocks: 0,
             }),
+            read_errors: AtomicU64::new(0),
+            warnings: AtomicU64::new(0),
         }
+    }
+
+    /// Reports a data block that could not be read (and was dumped as zeros).
+    pub fn read_error(&self, text: impl Display) {
+        self.read_errors.fetch_add(1, Ordering::Relaxed);
+        self.msg(text);
+    }
+
+    /// Reports something left out of the dump (unreadable attributes, ...).
+    pub fn warning(&self, text: impl Display) {
+        self.warnings.fetch_add(1, Ordering::Relaxed);
+        self.msg(format_args!("Warning: {text}"));
+    }
+
+    /// Data blocks that could not be read so far.
+    pub fn read_errors(&self) -> u64 {
+        self.read_errors.load(Ordering::Relaxed)
+    }
+
+    /// Warnings issued so far.
+    pub fn warnings(&self) -> u64 {
+        self.warnings.load(Ordering::Relaxed)
     }
 
     /// Prints `  DUMP: <text>` (dump's msg()); `text` carries no newline.

@@ -1,0 +1,39 @@
+//! The errors that end a dump. Each names what failed (inode, file, device);
+//! problems a dump survives (an unreadable data block, unreadable xattrs)
+//! are reported as messages instead and never become a `DumpError`.
+
+use thiserror::Error;
+
+use crate::output::OutputError;
+
+#[derive(Debug, Error)]
+pub enum DumpError {
+    /// Scanning the inode tables failed (pass I).
+    #[error("while scanning inodes: {0}")]
+    Scan(#[source] fsimage::Error),
+    /// The root inode is not a directory: nothing restore could use.
+    #[error("the root inode (2) is not a directory (mode {mode:o})")]
+    RootNotDirectory { mode: u16 },
+    /// An inode's metadata (block map, directory) could not be read.
+    #[error("inode {ino}: {source}")]
+    Inode {
+        ino: u32,
+        #[source]
+        source: fsimage::Error,
+    },
+    /// A directory could not be converted to dump's format.
+    #[error("while converting directory inode {ino}: {reason}")]
+    Directory { ino: u32, reason: String },
+    /// Compressing a record failed.
+    #[error("while compressing record {record}: {reason}")]
+    Compress { record: u64, reason: String },
+    /// Writing the dump failed (full disk, closed pipe, ...).
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    /// A pipeline thread stopped because another one failed first.
+    #[error("cancelled")]
+    Cancelled,
+    /// A pipeline thread panicked (a bug).
+    #[error("internal error: the {0} thread panicked")]
+    ThreadPanicked(&'static str),
+}

@@ -1,0 +1,403 @@
+//! The parallel dump pipeline.
+//!
+//! ```text
+//! scanner ──jobs──▶ N readers ──┐ (results in per-job one-shot channels)
+//!    └──────── ordered slots ───┴─▶ packer ──records──▶ M compressors ──┐
+//!                                      └──── ordered record slots ─────┴─▶ writer
+//! ```
+//!
+//! - The scanner walks the inodes in dump's order (directories, then the
+//!   rest, by inode number) and cuts the work into jobs: a whole inode, or
+//!   one header group (up to 512 KiB) of a big file.
+//! - Readers turn jobs into tape pieces (headers, data, messages).
+//! - The packer takes the results strictly in scanner order and packs them
+//!   into tape records with [`RecordPacker`], which numbers the blocks.
+//! - Compressors frame each record ([`frame_record`]); the first record of
+//!   a dump is never compressed.
+//! - The writer writes records strictly in packer order.
+//!
+//! Order is kept without reorder buffers: for each job the scanner queues a
+//! one-shot receiver in a bounded FIFO that the packer drains in order (the
+//! same for records between packer and writer). The bounded FIFOs limit the
+//! work in flight, so memory stays bounded whatever the filesystem size.
+//! Since the bytes depend only on the scanner's order, the output is the same
+//! for any number of threads.
+
+use std::thread;
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+use dump_format::compress::{frame_record, Compression};
+use dump_format::header::{ByteOrder, Header, RecordType, TP_BSIZE};
+use dump_format::writer::RecordPacker;
+use fsimage::{FileType, Inode};
+
+use crate::content::{self, Context, Group, Piece};
+use crate::error::DumpError;
+use crate::layout;
+use crate::output::Output;
+use crate::plan::Plan;
+
+/// Upper bound of jobs in flight (each at most 512 KiB of data, or one directory).
+const MAX_JOBS_IN_FLIGHT: usize = 64;
+/// Upper bound of memory held by records in flight.
+const RECORD_BYTES_IN_FLIGHT: usize = 64 << 20;
+
+/// How to run the pipeline.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Reader threads, and compressor threads when compressing.
+    pub threads: usize,
+    /// Tape blocks per record.
+    pub ntrec: usize,
+    pub compression: Compression,
+}
+
+/// What was written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Written {
+    /// 1 KiB tape blocks, trailer included (dump's final c_tapea).
+    pub blocks: u64,
+    /// Bytes written to the output (after compression).
+    pub bytes: u64,
+}
+
+/// Work for a reader thread.
+enum Job {
+    /// Everything of one inode (directories, small files, links, devices...).
+    Whole(Box<Inode>),
+    /// One header group of a big regular file.
+    Group {
+        ino: u32,
+        header: Box<Header>,
+        group: Group,
+    },
+    /// The EXT_XATTR records of a big regular file, after its data.
+    Xattrs { inode: Box<Inode>, header: Box<Header> },
+}
+
+type JobResult = Result<Vec<Piece>, DumpError>;
+
+/// A place in the output order: ready now, or filled in later by a thread.
+enum Slot<T> {
+    Ready(T),
+    Pending(Receiver<Result<T, DumpError>>),
+}
+
+impl<T> Slot<T> {
+    fn wait(self) -> Result<T, DumpError> {
+        match self {
+            Slot::Ready(v) => Ok(v),
+            // A dropped sender means the thread died; its own error is reported.
+            Slot::Pending(rx) => rx.recv().map_err(|_| DumpError::Cancelled)?,
+        }
+    }
+}
+
+/// Runs the dump; returns what was written. `out` is flushed on success.
+pub fn run(
+    ctx: &Context<'_>,
+    plan: &Plan,
+    settings: Settings,
+    out: &mut Output,
+) -> Result<Written, DumpError> {
+    let threads = settings.threads.max(1);
+    let jobs_in_flight = (2 * threads).clamp(4, MAX_JOBS_IN_FLIGHT);
+    let record_bytes = settings.ntrec * TP_BSIZE;
+    let records_in_flight = (2 * threads).clamp(4, (RECORD_BYTES_IN_FLIGHT / record_bytes).max(4));
+    let compressing = settings.compression != Compression::None;
+
+    let (job_tx, job_rx) = bounded::<(Job, Sender<JobResult>)>(jobs_in_flight);
+    let (slot_tx, slot_rx) = bounded::<Slot<Vec<Piece>>>(jobs_in_flight);
+    let (comp_tx, comp_rx) = bounded::<(u64, Vec<u8>, Sender<Result<Vec<u8>, DumpError>>)>(
+        records_in_flight,
+    );
+    let (rec_tx, rec_rx) = bounded::<Slot<Vec<u8>>>(records_in_flight);
+
+    thread::scope(|s| {
+        let scanner = s.spawn(move || scan(ctx, plan, slot_tx, job_tx));
+        let readers: Vec<_> = (0..threads)
+            .map(|_| {
+                let job_rx = job_rx.clone();
+                s.spawn(move || {
+                    for (job, tx) in job_rx {
+                        // The packer may be gone after an error; nothing to do then.
+                        let _ = tx.send(run_job(ctx, job));
+                    }
+                })
+            })
+            .collect();
+        drop(job_rx);
+        let compressors: Vec<_> = (0..if compressing { threads } else { 0 })
+            .map(|_| {
+                let comp_rx = comp_rx.clone();
+                let c = settings.compression;
+                s.spawn(move || {
+                    for (record, bytes, tx) in comp_rx {
+                        let framed = frame_record(&bytes, c, ByteOrder::Little).map_err(|e| {
+                            DumpError::Compress {
+                                record,
+                                reason: e.to_string(),
+                            }
+                        });
+                        let _ = tx.send(framed);
+                    }
+                })
+            })
+            .collect();
+        drop(comp_rx);
+        let end = layout::end_template(&ctx.template, plan.inodes_count);
+        let packer = s.spawn(move || pack(ctx, settings, &end, slot_rx, comp_tx, rec_tx));
+
+        let written = write(ctx, settings.ntrec, rec_rx, out);
+
+        // Collect every thread's outcome; report the error that came first in
+        // causality (anything but a cancellation), preferring the writer's.
+        let mut first_error: Option<DumpError> = None;
+        let mut note = |r: Result<(), DumpError>| {
+            if let Err(e) = r {
+                let replace = match &first_error {
+                    None => true,
+                    Some(DumpError::Cancelled) => !matches!(e, DumpError::Cancelled),
+                    Some(_) => false,
+                };
+                if replace {
+                    first_error = Some(e);
+                }
+            }
+        };
+        let bytes = match written {
+            Ok(b) => Some(b),
+            Err(e) => {
+                note(Err(e));
+                None
+            }
+        };
+        let blocks = match packer.join() {
+            Ok(Ok(b)) => Some(b),
+            Ok(Err(e)) => {
+                note(Err(e));
+                None
+            }
+            Err(_) => {
+                note(Err(DumpError::ThreadPanicked("packer")));
+                None
+            }
+        };
+        note(scanner
+            .join()
+            .unwrap_or(Err(DumpError::ThreadPanicked("scanner"))));
+        for r in readers {
+            note(r.join().map_err(|_| DumpError::ThreadPanicked("reader")));
+        }
+        for c in compressors {
+            note(c.join().map_err(|_| DumpError::ThreadPanicked("compressor")));
+        }
+        match (first_error, blocks, bytes) {
+            (None, Some(blocks), Some(bytes)) => Ok(Written { blocks, bytes }),
+            (Some(e), _, _) => Err(e),
+            _ => Err(DumpError::Cancelled),
+        }
+    })
+}
+
+/// Sends one unit of output, ready or to be computed by a reader.
+struct Scanner {
+    slots: Sender<Slot<Vec<Piece>>>,
+    jobs: Sender<(Job, Sender<JobResult>)>,
+}
+
+impl Scanner {
+    fn ready(&self, pieces: Vec<Piece>) -> Result<(), DumpError> {
+        self.slots
+            .send(Slot::Ready(pieces))
+            .map_err(|_| DumpError::Cancelled)
+    }
+
+    fn job(&self, job: Job) -> Result<(), DumpError> {
+        let (tx, rx) = bounded(1);
+        // Slot first: the packer waits on it while a reader does the job.
+        self.slots
+            .send(Slot::Pending(rx))
+            .map_err(|_| DumpError::Cancelled)?;
+        self.jobs.send((job, tx)).map_err(|_| DumpError::Cancelled)
+    }
+}
+
+/// The scanner thread: dump's passes III and IV, in order.
+fn scan(
+    ctx: &Context<'_>,
+    plan: &Plan,
+    slots: Sender<Slot<Vec<Piece>>>,
+    jobs: Sender<(Job, Sender<JobResult>)>,
+) -> Result<(), DumpError> {
+    let out = Scanner { slots, jobs };
+    let template = &ctx.template;
+    out.ready(vec![layout::volume_header(template)])?;
+    out.ready(layout::map_pieces(
+        template,
+        RecordType::Clri,
+        &plan.used,
+        plan.inodes_count,
+    ))?;
+    out.ready(vec![Piece::Note("dumping (Pass III) [directories]".into())])?;
+    // dump writes the TS_BITS map just before the first inode, naming it.
+    let first = plan.dumped.iter().next().unwrap_or(crate::plan::ROOT_INO);
+    out.ready(layout::map_pieces(
+        template,
+        RecordType::Bits,
+        &plan.dumped,
+        first,
+    ))?;
+
+    for ino in plan.dirs.iter().filter(|i| plan.dumped.contains(*i)) {
+        let inode = read_inode(ctx, ino)?;
+        // The filesystem may be live: skip inodes freed or reused since pass I.
+        if inode.file_type() != FileType::Directory || inode.links == 0 || inode.dtime != 0 {
+            continue;
+        }
+        out.job(Job::Whole(Box::new(inode)))?;
+    }
+
+    out.ready(vec![Piece::Note("dumping (Pass IV) [regular files]".into())])?;
+    let bs = u64::from(ctx.fs.block_size());
+    for ino in plan.dumped.iter().filter(|i| !plan.dirs.contains(*i)) {
+        let inode = read_inode(ctx, ino)?;
+        if inode.mode & 0o170000 == 0
+            || inode.links == 0
+            || inode.dtime != 0
+            || matches!(inode.file_type(), FileType::Directory | FileType::Unknown(_))
+        {
+            continue;
+        }
+        if !content::is_big_file(&inode, bs) {
+            out.job(Job::Whole(Box::new(inode)))?;
+            continue;
+        }
+        // A big file: one job per header group, so that readers work on it in
+        // parallel and no one holds all of it.
+        let runs = ctx
+            .fs
+            .data_runs(&inode)
+            .map_err(|source| DumpError::Inode { ino, source })?;
+        let header = content::file_header(ctx, &inode);
+        if ctx.verbose {
+            out.ready(vec![Piece::Note(format!("dumping regular inode {ino}"))])?;
+        }
+        for group in content::Groups::new(&runs, inode.size, bs) {
+            if group.reads.is_empty() {
+                // Only holes: nothing to read, no need for a reader.
+                out.ready(vec![Piece::Header(Box::new(content::group_header(
+                    &header, &group,
+                )))])?;
+            } else {
+                out.job(Job::Group {
+                    ino,
+                    header: Box::new(header.clone()),
+                    group,
+                })?;
+            }
+        }
+        out.job(Job::Xattrs {
+            inode: Box::new(inode),
+            header: Box::new(header),
+        })?;
+    }
+    Ok(())
+}
+
+fn read_inode(ctx: &Context<'_>, ino: u32) -> Result<Inode, DumpError> {
+    ctx.fs
+        .inode(ino)
+        .map_err(|source| DumpError::Inode { ino, source })
+}
+
+/// A reader thread's work on one job.
+fn run_job(ctx: &Context<'_>, job: Job) -> JobResult {
+    match job {
+        Job::Whole(inode) => content::whole_inode(ctx, &inode),
+        Job::Group { ino, header, group } => {
+            let h = content::group_header(&header, &group);
+            let data = content::read_group(ctx, ino, &group.reads);
+            Ok(vec![Piece::Header(Box::new(h)), Piece::Data(data)])
+        }
+        Job::Xattrs { inode, header } => Ok(content::xattr_pieces(ctx, &inode, &header)),
+    }
+}
+
+/// The packer thread: pieces in order → numbered tape records.
+fn pack(
+    ctx: &Context<'_>,
+    settings: Settings,
+    end: &Header,
+    slots: Receiver<Slot<Vec<Piece>>>,
+    compress: Sender<(u64, Vec<u8>, Sender<Result<Vec<u8>, DumpError>>)>,
+    records: Sender<Slot<Vec<u8>>>,
+) -> Result<u64, DumpError> {
+    let compressing = settings.compression != Compression::None;
+    let mut packer = RecordPacker::new(settings.ntrec);
+    let mut next_record = 0u64;
+    let mut emit = |record: Vec<u8>| -> Result<(), DumpError> {
+        let n = next_record;
+        next_record += 1;
+        // The first record of a dump is never compressed (restore reads it
+        // before it knows the dump is compressed).
+        if !compressing || n == 0 {
+            return records
+                .send(Slot::Ready(record))
+                .map_err(|_| DumpError::Cancelled);
+        }
+        let (tx, rx) = bounded(1);
+        records
+            .send(Slot::Pending(rx))
+            .map_err(|_| DumpError::Cancelled)?;
+        compress
+            .send((n, record, tx))
+            .map_err(|_| DumpError::Cancelled)
+    };
+    for slot in slots {
+        for piece in slot.wait()? {
+            match piece {
+                Piece::Header(mut h) => {
+                    if let Some(r) = packer.push_header(&mut h) {
+                        emit(r)?;
+                    }
+                }
+                Piece::Data(data) => {
+                    for block in data.chunks(TP_BSIZE) {
+                        if let Some(r) = packer.push_block(block) {
+                            emit(r)?;
+                        }
+                    }
+                }
+                Piece::Note(text) => ctx.reporter.msg(text),
+            }
+        }
+    }
+    for r in packer.push_end(end) {
+        emit(r)?;
+    }
+    let blocks = packer.blocks_written();
+    if let Some(r) = packer.finish() {
+        emit(r)?;
+    }
+    Ok(blocks)
+}
+
+/// The writer: records in order to the output. Returns the bytes written.
+fn write(
+    ctx: &Context<'_>,
+    ntrec: usize,
+    records: Receiver<Slot<Vec<u8>>>,
+    out: &mut Output,
+) -> Result<u64, DumpError> {
+    let mut bytes = 0u64;
+    let mut blocks = 0u64;
+    for slot in records {
+        let record = slot.wait()?;
+        blocks += ntrec as u64;
+        out.write_record(&record, ntrec as u64)?;
+        bytes += record.len() as u64;
+        ctx.reporter.progress(blocks);
+    }
+    Ok(bytes)
+}

@@ -1,0 +1,172 @@
+//! Passes I and II of dump: decide which inodes go on tape and estimate the
+//! size of the dump.
+//!
+//! For a level-0 dump this is simple (dump's mapfiles() with c_ddate = 0 and
+//! the default honor level 1, so the nodump flag is not honoured at level 0):
+//! every live inode is "used" (the TS_CLRI map), and every used inode except
+//! the journal, the resize inode and other reserved metadata inodes is dumped
+//! (the TS_BITS map). The estimate follows dump's blockest() so that the
+//! "estimated N blocks" line matches dump's.
+
+use dump_format::bitmap::InodeMap;
+use fsimage::{compat, FileType, Filesystem, Inode};
+
+use crate::error::DumpError;
+use crate::report::Reporter;
+
+/// The root directory's inode number.
+pub const ROOT_INO: u32 = 2;
+/// ext2's resize inode, never dumped (dump excludes it too).
+pub const RESIZE_INO: u32 = 7;
+/// Direct block pointers in an ext2 inode (dump's NDADDR).
+const NDADDR: u64 = 12;
+/// c_addr entries per header (TP_NINDIR).
+const TP_NINDIR: i64 = 512;
+
+/// What passes I and II decided.
+pub struct Plan {
+    /// s_inodes_count.
+    pub inodes_count: u32,
+    /// Live inodes (TS_CLRI map, as dump writes it for level 0).
+    pub used: InodeMap,
+    /// Inodes on tape (TS_BITS map).
+    pub dumped: InodeMap,
+    /// Directories among `dumped` (dumped in pass III, before the rest).
+    pub dirs: InodeMap,
+    /// Live inodes left out on purpose; directory entries naming them are dropped.
+    pub excluded: Vec<u32>,
+    /// dump's tapesize before the final trailer blocks are added.
+    pub estimate: u64,
+    /// Inodes that could not be read and were skipped.
+    pub skipped: u64,
+}
+
+impl Plan {
+    /// The estimate as dump prints it ("estimated N blocks"): one more
+    /// header and a record's worth of trailer blocks.
+    pub fn estimated_blocks(&self, ntrec: usize) -> u64 {
+        self.estimate + 1 + ntrec as u64
+    }
+
+    pub fn is_excluded(&self, ino: u32) -> bool {
+        self.excluded.binary_search(&ino).is_ok()
+    }
+}
+
+/// Size in bytes of an inode map as dump writes it: one bit per inode
+/// number up to s_inodes_count + 1, rounded up to whole tape blocks.
+pub fn map_bytes(inodes_count: u32) -> u64 {
+    (u64::from(inodes_count) + 1).div_ceil(8).div_ceil(1024) * 1024
+}
+
+/// Walks the allocated inodes and builds the maps.
+pub fn plan(fs: &Filesystem, reporter: &Reporter) -> Result<Plan, DumpError> {
+    let sb = fs.superblock();
+    let inodes_count = fs.inode_count();
+    let bs = u64::from(fs.block_size());
+    // dump sizes its maps for inode numbers 1..=s_inodes_count+1.
+    let mut used = InodeMap::new(inodes_count + 1);
+    let mut dumped = InodeMap::new(inodes_count + 1);
+    let mut dirs = InodeMap::new(inodes_count + 1);
+    let mut excluded = Vec::new();
+    let journal = (sb.feature_compat & compat::HAS_JOURNAL != 0 && sb.journal_inum != 0)
+        .then_some(sb.journal_inum);
+    let first_ino = sb.first_ino.max(11);
+    let mut estimate = 2 * (map_bytes(inodes_count) / 1024 + 1);
+    let mut skipped = 0;
+    let mut root_seen = false;
+
+    let allocated = fs.allocated_inodes().map_err(DumpError::Scan)?;
+    for ino in allocated {
+        let inode = match fs.inode(ino) {
+            Ok(i) => i,
+            Err(e) => {
+                reporter.msg(format_args!("skipping inode {ino}: {e}"));
+                skipped += 1;
+                continue;
+            }
+        };
+        if inode.mode & 0o170000 == 0 || inode.links == 0 || inode.dtime != 0 {
+            continue;
+        }
+        used.set(ino);
+        let metadata_inode = Some(ino) == journal
+            || ino == RESIZE_INO
+            || (ino < first_ino && ino != ROOT_INO)
+            || inode.is_ea_inode();
+        if metadata_inode {
+            excluded.push(ino);
+            continue;
+        }
+        if ino == ROOT_INO {
+            root_seen = true;
+        }
+        dumped.set(ino);
+        match inode.file_type() {
+            FileType::Directory => {
+                dirs.set(ino);
+                estimate += blockest(&inode, bs);
+            }
+            FileType::Regular | FileType::Symlink => estimate += blockest(&inode, bs),
+            _ => estimate += 1,
+        }
+    }
+    if !root_seen {
+        // dump always dumps the root; restore cannot work without it.
+        let root = fs.inode(ROOT_INO).map_err(DumpError::Scan)?;
+        if root.file_type() != FileType::Directory {
+            return Err(DumpError::RootNotDirectory { mode: root.mode });
+        }
+        used.set(ROOT_INO);
+        dumped.set(ROOT_INO);
+        dirs.set(ROOT_INO);
+        estimate += blockest(&root, bs);
+    }
+    excluded.sort_unstable();
+    Ok(Plan {
+        inodes_count,
+        used,
+        dumped,
+        dirs,
+        excluded,
+        estimate,
+        skipped,
+    })
+}
+
+/// dump's blockest(): the tape blocks an inode will take, header included.
+/// Directories count half their disk space (their entries shrink when
+/// converted); indirect tape headers are counted for big files.
+pub fn blockest(inode: &Inode, block_size: u64) -> u64 {
+    let tb_per_fsb = (block_size / 1024) as i64;
+    let bs = block_size as i64;
+    let disk_bytes = inode.blocks_512.saturating_mul(512);
+    let mut blkest = (disk_bytes.div_ceil(block_size) as i64).saturating_mul(tb_per_fsb);
+    let mut sizeest = (inode.size.div_ceil(block_size) as i64).saturating_mul(tb_per_fsb);
+    if blkest > sizeest {
+        blkest = sizeest;
+    }
+    if inode.file_type() == FileType::Directory {
+        blkest /= 2;
+        sizeest /= 2;
+    }
+    if inode.size > block_size * NDADDR {
+        // C's howmany() on a signed long: truncating division.
+        let rest = sizeest - NDADDR as i64 * bs / 1024;
+        blkest += (rest + TP_NINDIR - 1) / TP_NINDIR;
+    }
+    (blkest + 1).max(1) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn map_size_matches_dump() {
+        assert_eq!(map_bytes(2048), 1024);
+        // 8192 inodes: dump's map covers 8193 bits, so two tape blocks.
+        assert_eq!(map_bytes(8192), 2048);
+        assert_eq!(map_bytes(8191), 1024);
+    }
+}
