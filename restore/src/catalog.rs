@@ -41,6 +41,8 @@ pub enum OpenError {
 #[derive(Debug, Clone)]
 pub struct DirInfo {
     pub attrs: InodeAttrs,
+    /// Times have nanoseconds (rdump's extension), not microseconds.
+    pub precise_times: bool,
 }
 
 /// Everything known before the file data: see the module documentation.
@@ -272,6 +274,7 @@ pub fn read_catalog(
                     )?;
                     dirs.entry(ino).or_insert(DirInfo {
                         attrs: meta::attrs_from_header(&h),
+                        precise_times: h.extension().is_some(),
                     });
                     current_dir = Some(ino);
                 }

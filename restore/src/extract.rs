@@ -132,7 +132,10 @@ enum PendingNode {
 fn is_fatal(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
-        Some(libc_codes::ENOSPC) | Some(libc_codes::EIO) | Some(libc_codes::EDQUOT) | Some(libc_codes::EROFS)
+        Some(libc_codes::ENOSPC)
+            | Some(libc_codes::EIO)
+            | Some(libc_codes::EDQUOT)
+            | Some(libc_codes::EROFS)
     )
 }
 
@@ -251,7 +254,8 @@ fn write_data(
 ) -> Result<(), ExtractError> {
     while let Some(seg) = reader.next_segment().map_err(ExtractError::Tape)? {
         if let Segment::Data { offset, bytes } = seg {
-            file.write_all_at(bytes, offset).map_err(ExtractError::Write)?;
+            file.write_all_at(bytes, offset)
+                .map_err(ExtractError::Write)?;
         }
     }
     // Trailing holes: give the file its size without allocating blocks.
@@ -292,13 +296,14 @@ fn extract_one(
     if h.flags & flags::DR_METAONLY != 0 {
         ui.verbose(&format!("file {path} is metadata only"));
     }
-    let parent = if opts.no_write {
-        None
-    } else {
-        Some(dirs.get(tree, dir).map_err(|e| {
-            ExtractError::Other(format!("{path}: cannot open its directory: {e}"))
-        })?)
-    };
+    let parent =
+        if opts.no_write {
+            None
+        } else {
+            Some(dirs.get(tree, dir).map_err(|e| {
+                ExtractError::Other(format!("{path}: cannot open its directory: {e}"))
+            })?)
+        };
     let node = match kind {
         mode::S_IFREG => {
             ui.verbose(&format!("extract file {path}"));
@@ -534,7 +539,12 @@ pub fn extract_files(
     outcome
 }
 
-fn display_name(catalog: &Catalog, selection: &Selection, ino: u32, opts: &ExtractOptions) -> String {
+fn display_name(
+    catalog: &Catalog,
+    selection: &Selection,
+    ino: u32,
+    opts: &ExtractOptions,
+) -> String {
     match selection.names_of(ino).first() {
         Some(&n) => place(&catalog.tree, n, ino, opts).2,
         None => format!("inode {ino}"),

@@ -3,8 +3,10 @@
 
 mod catalog;
 mod cli;
+mod compare;
 mod extract;
 mod fsops;
+mod interactive;
 mod list;
 mod meta;
 mod symtab;
@@ -68,9 +70,6 @@ fn requested_names(opts: &Options) -> Result<Vec<Vec<u8>>, Fatal> {
 }
 
 fn run(opts: &Options, ui: &mut Ui) -> Result<ExitCode, Fatal> {
-    if opts.mode == Mode::Interactive {
-        return Err(Fatal("interactive mode (-i) is not available yet".into()));
-    }
     let names = requested_names(opts)?;
     ui.verbose("Verify tape and initialize maps");
     let input = catalog::open_input(&opts.input)?;
@@ -114,8 +113,54 @@ fn run(opts: &Options, ui: &mut Ui) -> Result<ExitCode, Fatal> {
             })
         }
         Mode::Extract | Mode::Rebuild => restore_files(opts, &names, &catalog, tape, ui),
-        _ => Err(Fatal("not yet implemented".into())),
+        Mode::Interactive => {
+            interactive::run(opts, catalog, tape, &progname(), ui)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Mode::Compare => compare_tree(opts, &catalog, tape, ui),
+        Mode::Interactive => Err(Fatal("interactive mode (-i) is not available yet".into())),
     }
+}
+
+/// -C: compare with the tree at -D (default: the dumped filesystem).
+fn compare_tree(
+    opts: &Options,
+    catalog: &catalog::Catalog,
+    mut tape: catalog::Tape,
+    ui: &mut Ui,
+) -> Result<ExitCode, Fatal> {
+    let base = match &opts.compare_dir {
+        Some(d) => d.clone(),
+        None => {
+            let fs = catalog.volume.filesys_str();
+            let fs = fs.split(" (dir").next().unwrap_or("").to_string();
+            std::path::PathBuf::from(fs)
+        }
+    };
+    ui.out(&format!("filesys = {}", base.display()));
+    let root = fsops::open_target_root(&base)
+        .map_err(|e| Fatal(format!("cannot stat directory {}: {e}", base.display())))?;
+    let mut dirs = extract::DirHandles::new(root);
+    let mut diffs = compare::Differences::new(opts.compare_limit);
+    let result = compare::compare(catalog, &mut tape, &mut dirs, ui, &mut diffs);
+    if result.is_err() {
+        ui.out("Compare errors limit reached, exiting...");
+        return Ok(ExitCode::from(2));
+    }
+    if let Ok(Some(e)) = &result {
+        ui.err(&format!("rrestore: error reading the dump: {e}"));
+    }
+    if diffs.count > 0 {
+        ui.out(&format!(
+            "Some files were modified!  {} compare errors",
+            diffs.count
+        ));
+        return Ok(ExitCode::from(2));
+    }
+    if matches!(result, Ok(Some(_))) || catalog.damaged.is_some() {
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Decides whether the attributes of `.` are set in -x mode: -o says yes;
@@ -220,7 +265,10 @@ fn restore_files(
         ));
     }
     if !failed.is_empty() {
-        ui.err(&format!("rrestore: {} names were not restored:", failed.len()));
+        ui.err(&format!(
+            "rrestore: {} names were not restored:",
+            failed.len()
+        ));
         for f in failed.iter().take(50) {
             ui.err(&format!("  {f}"));
         }

@@ -49,7 +49,12 @@ pub fn format_columns(entries: &[ListEntry], verbose: bool) -> Vec<u8> {
         return out;
     }
     let mut width = entries.iter().map(|e| e.name.len()).max().unwrap_or(0);
-    let big_ino = entries.iter().map(|e| e.ino).max().unwrap_or(0).max(ROOT_INO);
+    let big_ino = entries
+        .iter()
+        .map(|e| e.ino)
+        .max()
+        .unwrap_or(0)
+        .max(ROOT_INO);
     let have_prefix = entries.iter().any(|e| e.prefix != b' ');
     let have_suffix = entries.iter().any(|e| e.suffix != b' ');
     width += usize::from(have_prefix) + usize::from(have_suffix);
