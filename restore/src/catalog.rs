@@ -52,8 +52,6 @@ pub struct Catalog {
     pub tree: DirTree,
     /// Inodes on this dump (TS_BITS).
     pub dumped: InodeMap,
-    /// Inodes in use on the dumped filesystem (TS_CLRI), for incrementals.
-    pub in_use: Option<InodeMap>,
     /// Directory inode -> its attributes.
     pub dirs: HashMap<u32, DirInfo>,
     /// Problems found in the directory records.
@@ -116,12 +114,15 @@ fn drain_reader_warnings(reader: &mut TapeReader<Box<dyn Read>>, notes: &mut dyn
     }
 }
 
+/// Extended attributes as (full name, value) pairs.
+pub type XattrList = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// Reads the extended attributes record of the current item.
 pub fn read_xattr_record(
     reader: &mut TapeReader<Box<dyn Read>>,
     header: &Header,
     notes: &mut dyn Notes,
-) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ReadError> {
+) -> Result<XattrList, ReadError> {
     let ino = header.inumber;
     match reader.read_all(MAX_XATTR_RECORD)? {
         None => {
@@ -198,14 +199,15 @@ pub fn read_catalog(
 ) -> Result<(Catalog, Tape), OpenError> {
     let volume = reader.volume().clone();
     let order = reader.byte_order();
-    let mut in_use = None;
     let mut dumped = None;
     // Maps: TS_CLRI then TS_BITS.
     let first_after_maps = loop {
         match reader.next_item()? {
             None => return Err(OpenError::NoDumpList),
             Some(Item::Bitmap { kind, map, .. }) => match kind {
-                RecordType::Clri => in_use = Some(map),
+                // TS_CLRI (inodes in use) only matters to incremental
+                // restores, which rrestore does not do yet.
+                RecordType::Clri => {}
                 _ => dumped = Some(map),
             },
             Some(Item::Resync {
@@ -240,7 +242,7 @@ pub fn read_catalog(
         };
         // A read error here (a truncated or damaged stream) ends the
         // directories: what was read is kept, the error is reported.
-        let mut step = || -> Result<Option<Item>, OpenError> {
+        let step = || -> Result<Option<Item>, OpenError> {
             match &it {
                 Item::Inode(h) if h.is_extattr() => {
                     let h = h.clone();
@@ -328,7 +330,6 @@ pub fn read_catalog(
             volume,
             tree,
             dumped,
-            in_use,
             dirs,
             tree_warnings,
             damaged: damage,

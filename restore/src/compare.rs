@@ -18,7 +18,7 @@ use dump_format::header::mode;
 use dump_format::{Header, Item, Segment, TapeReader};
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Stat};
 
-use crate::catalog::{self, Catalog, Notes, Tape};
+use crate::catalog::{self, Catalog, Tape};
 use crate::extract::DirHandles;
 use crate::fsops::{self, Attrs};
 use crate::meta;
@@ -110,7 +110,7 @@ fn compare_common(
             format!("{path}: gid changed from {} to {}.", want.gid, st.st_gid),
         )?;
     }
-    let (have_sec, have_nsec) = (st.st_mtime as i64, st.st_mtime_nsec as u32);
+    let (have_sec, have_nsec) = (st.st_mtime, st.st_mtime_nsec as u32);
     let same_time = if precise_times {
         have_sec == want.mtime.sec && have_nsec == want.mtime.nsec
     } else {

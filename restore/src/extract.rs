@@ -17,7 +17,7 @@ use dump_format::header::{flags, mode};
 use dump_format::{Header, Item, Segment, TapeReader};
 use rustix::fs::FileType;
 
-use crate::catalog::{self, Catalog, Notes, Tape};
+use crate::catalog::{self, Catalog, Tape};
 use crate::fsops::{self, Attrs, Node};
 use crate::meta;
 use crate::tree::{display_path, DirTree, Name, Selection, ROOT_INO};
@@ -274,6 +274,7 @@ enum ExtractError {
 
 /// Extracts inode `h` (already known to be selected) under its first name,
 /// and links its other names to it.
+#[allow(clippy::too_many_arguments)]
 fn extract_one(
     h: &Header,
     catalog: &Catalog,

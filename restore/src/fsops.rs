@@ -11,7 +11,7 @@
 
 use std::ffi::OsStr;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -433,15 +433,10 @@ pub fn set_inode_flags(fd: BorrowedFd<'_>, flags: u32) -> io::Result<()> {
     Ok(rfs::ioctl_setflags(fd, rfs::IFlags::from_bits_retain(new))?)
 }
 
-/// Reads the restorable inode flags of an open file (0 if the filesystem
-/// has none).
-pub fn get_inode_flags(fd: impl AsFd) -> u32 {
-    rfs::ioctl_getflags(fd.as_fd()).map_or(0, |f| f.bits() & RESTORABLE_FLAGS)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsFd;
     use std::os::unix::fs::MetadataExt;
 
     fn tmpdir(tag: &str) -> std::path::PathBuf {

@@ -17,7 +17,6 @@ use std::io::BufRead;
 use std::os::unix::ffi::OsStringExt;
 use std::process::ExitCode;
 
-use catalog::Notes;
 use cli::{FileList, Input, Mode, Options};
 use ui::Ui;
 
@@ -101,6 +100,12 @@ fn run(opts: &Options, ui: &mut Ui) -> Result<ExitCode, Fatal> {
     for w in &catalog.tree_warnings {
         ui.warn(&w.to_string());
     }
+    if ui.debug {
+        ui.out(&format!(
+            "maxino = {}",
+            catalog.dumped.capacity() as u64 + 1
+        ));
+    }
     ui.verbose("Initialize symbol table.");
     match opts.mode {
         Mode::List => {
@@ -118,7 +123,6 @@ fn run(opts: &Options, ui: &mut Ui) -> Result<ExitCode, Fatal> {
             Ok(ExitCode::SUCCESS)
         }
         Mode::Compare => compare_tree(opts, &catalog, tape, ui),
-        Mode::Interactive => Err(Fatal("interactive mode (-i) is not available yet".into())),
     }
 }
 

@@ -211,11 +211,6 @@ impl DirTreeBuilder {
         self.tree.dirs.contains_key(&ino)
     }
 
-    /// Warnings so far (bad names, duplicates).
-    pub fn warnings(&self) -> &[TreeWarning] {
-        &self.warnings
-    }
-
     /// Links directories into a spanning tree from the root. Returns the
     /// tree and every warning (including loops found now).
     pub fn finish(mut self) -> Result<(DirTree, Vec<TreeWarning>), TreeError> {
@@ -300,11 +295,6 @@ impl DirTree {
     /// True when `ino` is a directory on the dump.
     pub fn is_dir(&self, ino: u32) -> bool {
         self.dirs.contains_key(&ino)
-    }
-
-    /// Number of directories on the dump.
-    pub fn dir_count(&self) -> usize {
-        self.dirs.len()
     }
 
     /// Directory inodes reachable from the root, parents before children.
@@ -584,10 +574,6 @@ impl Selection {
     /// Selected inodes in ascending order (the order of the tape).
     pub fn inodes(&self) -> impl Iterator<Item = u32> + '_ {
         self.names.keys().copied()
-    }
-
-    pub fn len(&self) -> usize {
-        self.names.len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -12,6 +12,7 @@ use crate::catalog::Notes;
 pub struct Ui {
     stdout: io::BufWriter<io::Stdout>,
     pub verbose: bool,
+    /// -d: report every record read.
     pub debug: bool,
     /// Warnings printed so far (bad records, failed attributes…).
     pub warnings: u64,
@@ -50,15 +51,27 @@ impl Ui {
     }
 }
 
-impl Notes for Ui {
-    fn warn(&mut self, msg: &str) {
+impl Ui {
+    /// A warning on standard error, counted.
+    pub fn warn(&mut self, msg: &str) {
         self.warnings += 1;
         self.err(msg);
     }
-    fn verbose(&mut self, msg: &str) {
+
+    /// A -v progress line on standard output.
+    pub fn verbose(&mut self, msg: &str) {
         if self.verbose {
             self.out(msg);
         }
+    }
+}
+
+impl Notes for Ui {
+    fn warn(&mut self, msg: &str) {
+        Ui::warn(self, msg);
+    }
+    fn verbose(&mut self, msg: &str) {
+        Ui::verbose(self, msg);
     }
 }
 
