@@ -87,7 +87,10 @@ pub enum CliError {
     #[error("option requires an argument -- '{0}'")]
     MissingArgument(String),
     #[error("illegal {meaning} -- {value}")]
-    NotANumber { meaning: &'static str, value: String },
+    NotANumber {
+        meaning: &'static str,
+        value: String,
+    },
     #[error("{meaning} must be between {min} and {max}")]
     OutOfRange {
         meaning: &'static str,
@@ -235,8 +238,7 @@ impl Parser {
         cluster: &str,
         it: &mut impl Iterator<Item = String>,
     ) -> Result<(), CliError> {
-        let mut chars = cluster.char_indices();
-        while let Some((i, c)) = chars.next() {
+        for (i, c) in cluster.char_indices() {
             let rest = &cluster[i + c.len_utf8()..];
             if c.is_ascii_digit() {
                 if self.last_was_digit {
@@ -350,9 +352,7 @@ impl Parser {
             },
             ntrec: self.ntrec.unwrap_or(DEFAULT_NTREC),
             target,
-            compression: self
-                .compression
-                .map_or(CompressionChoice::None, |(c, _)| c),
+            compression: self.compression.map_or(CompressionChoice::None, |(c, _)| c),
             label: self.label,
             label_truncated_from: self.label_truncated_from,
             quiet: self.quiet,
@@ -443,7 +443,9 @@ mod tests {
 
     #[test]
     fn getopt_form() {
-        let o = opts(&["-0", "-b", "64", "-f", "out.dump", "-z6", "-L", "lbl", "-q", "/dev/x"]);
+        let o = opts(&[
+            "-0", "-b", "64", "-f", "out.dump", "-z6", "-L", "lbl", "-q", "/dev/x",
+        ]);
         assert_eq!(o.level, "0");
         assert_eq!(o.ntrec, 64);
         assert_eq!(o.target, Target::Path("out.dump".into()));
@@ -466,7 +468,10 @@ mod tests {
         assert_eq!(opts(&["-z", "i"]).compression, CompressionChoice::Zlib(2));
         assert_eq!(opts(&["-j", "i"]).compression, CompressionChoice::Bzip2(2));
         assert_eq!(opts(&["-j9", "i"]).compression, CompressionChoice::Bzip2(9));
-        assert_eq!(opts(&["--zstd", "i"]).compression, CompressionChoice::Zstd(3));
+        assert_eq!(
+            opts(&["--zstd", "i"]).compression,
+            CompressionChoice::Zstd(3)
+        );
         assert_eq!(
             opts(&["--zstd=19", "i"]).compression,
             CompressionChoice::Zstd(19)
@@ -500,8 +505,7 @@ mod tests {
         let o = opts(&["0z6f", "x", "fs"]);
         assert_eq!(o.compression, CompressionChoice::Zlib(6));
         assert_eq!(
-            expand_key_letters(vec!["0uLf".into(), "l".into(), "o".into(), "fs".into()])
-                .unwrap(),
+            expand_key_letters(vec!["0uLf".into(), "l".into(), "o".into(), "fs".into()]).unwrap(),
             vec!["-0u", "-Ll", "-fo", "fs"]
         );
         assert_eq!(
@@ -595,8 +599,20 @@ mod tests {
     fn help_mentions_every_option() {
         let h = help_text();
         for opt in [
-            "-0", "-b ", "-f ", "-j[", "-z[", "--zstd", "-L ", "-q", "-S", "-T ", "-v",
-            "--threads", "--help", "--version",
+            "-0",
+            "-b ",
+            "-f ",
+            "-j[",
+            "-z[",
+            "--zstd",
+            "-L ",
+            "-q",
+            "-S",
+            "-T ",
+            "-v",
+            "--threads",
+            "--help",
+            "--version",
         ] {
             assert!(h.contains(opt), "help does not mention {opt}");
         }

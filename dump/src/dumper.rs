@@ -144,10 +144,7 @@ pub fn run(opts: Options) -> i32 {
             return abort(
                 r,
                 X_STARTUP,
-                format_args!(
-                    "Cannot open filesystem {}: {e}",
-                    resolved.device.display()
-                ),
+                format_args!("Cannot open filesystem {}: {e}", resolved.device.display()),
             )
         }
     };
@@ -227,7 +224,17 @@ pub fn run(opts: Options) -> i32 {
         return abort(r, X_ABORT, e);
     }
     r.finish_progress();
-    closing_messages(r, &opts, &name, is_stdout, is_pipe, date, start, end_writing, written);
+    closing_messages(
+        r,
+        &opts,
+        &name,
+        is_stdout,
+        is_pipe,
+        date,
+        start,
+        end_writing,
+        written,
+    );
     X_FINOK
 }
 
@@ -263,8 +270,7 @@ fn closing_messages(
     let taken = (now - start).max(0) as u64;
     let kb_out = written.bytes / 1024;
     let mut xferrate = 0;
-    if taken > 0 {
-        let rate = kb_out / taken;
+    if let Some(rate) = kb_out.checked_div(taken) {
         r.msg(format_args!("Volume 1 took {}", report::hms(taken)));
         r.msg(format_args!("Volume 1 transfer rate: {rate} kB/s"));
         xferrate = rate;
@@ -276,7 +282,10 @@ fn closing_messages(
         }
     }
     if is_pipe {
-        r.msg(format_args!("{blocks} blocks ({})", report::megabytes(blocks)));
+        r.msg(format_args!(
+            "{blocks} blocks ({})",
+            report::megabytes(blocks)
+        ));
     } else {
         r.msg(format_args!(
             "{blocks} blocks ({}) on 1 volume(s)",
@@ -284,13 +293,11 @@ fn closing_messages(
         ));
     }
     let writing = (end_writing - start).max(0) as u64;
-    if writing == 0 {
-        r.msg("finished in less than a second");
-    } else {
-        r.msg(format_args!(
-            "finished in {writing} seconds, throughput {} kBytes/sec",
-            blocks / writing
-        ));
+    match blocks.checked_div(writing) {
+        None => r.msg("finished in less than a second"),
+        Some(throughput) => r.msg(format_args!(
+            "finished in {writing} seconds, throughput {throughput} kBytes/sec"
+        )),
     }
     r.msg(format_args!(
         "Date of this level {} dump: {}",
@@ -312,6 +319,12 @@ fn closing_messages(
     if read_errors > 0 {
         r.msg(format_args!(
             "{read_errors} unreadable block(s) were dumped as zeros (see the read errors above)"
+        ));
+    }
+    let warnings = r.warnings();
+    if warnings > 0 {
+        r.msg(format_args!(
+            "{warnings} warning(s): something was left out of the dump (see the warnings above)"
         ));
     }
     r.msg("DUMP IS DONE");

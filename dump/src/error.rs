@@ -21,9 +21,6 @@ pub enum DumpError {
         #[source]
         source: fsimage::Error,
     },
-    /// A directory could not be converted to dump's format.
-    #[error("while converting directory inode {ino}: {reason}")]
-    Directory { ino: u32, reason: String },
     /// Compressing a record failed.
     #[error("while compressing record {record}: {reason}")]
     Compress { record: u64, reason: String },

@@ -72,10 +72,15 @@ enum Job {
         group: Group,
     },
     /// The EXT_XATTR records of a big regular file, after its data.
-    Xattrs { inode: Box<Inode>, header: Box<Header> },
+    Xattrs {
+        inode: Box<Inode>,
+        header: Box<Header>,
+    },
 }
 
 type JobResult = Result<Vec<Piece>, DumpError>;
+/// A record to compress: its number, its bytes, where the result goes.
+type CompressJob = (u64, Vec<u8>, Sender<Result<Vec<u8>, DumpError>>);
 
 /// A place in the output order: ready now, or filled in later by a thread.
 enum Slot<T> {
@@ -108,9 +113,7 @@ pub fn run(
 
     let (job_tx, job_rx) = bounded::<(Job, Sender<JobResult>)>(jobs_in_flight);
     let (slot_tx, slot_rx) = bounded::<Slot<Vec<Piece>>>(jobs_in_flight);
-    let (comp_tx, comp_rx) = bounded::<(u64, Vec<u8>, Sender<Result<Vec<u8>, DumpError>>)>(
-        records_in_flight,
-    );
+    let (comp_tx, comp_rx) = bounded::<CompressJob>(records_in_flight);
     let (rec_tx, rec_rx) = bounded::<Slot<Vec<u8>>>(records_in_flight);
 
     thread::scope(|s| {
@@ -183,14 +186,19 @@ pub fn run(
                 None
             }
         };
-        note(scanner
-            .join()
-            .unwrap_or(Err(DumpError::ThreadPanicked("scanner"))));
+        note(
+            scanner
+                .join()
+                .unwrap_or(Err(DumpError::ThreadPanicked("scanner"))),
+        );
         for r in readers {
             note(r.join().map_err(|_| DumpError::ThreadPanicked("reader")));
         }
         for c in compressors {
-            note(c.join().map_err(|_| DumpError::ThreadPanicked("compressor")));
+            note(
+                c.join()
+                    .map_err(|_| DumpError::ThreadPanicked("compressor")),
+            );
         }
         match (first_error, blocks, bytes) {
             (None, Some(blocks), Some(bytes)) => Ok(Written { blocks, bytes }),
@@ -258,14 +266,19 @@ fn scan(
         out.job(Job::Whole(Box::new(inode)))?;
     }
 
-    out.ready(vec![Piece::Note("dumping (Pass IV) [regular files]".into())])?;
+    out.ready(vec![Piece::Note(
+        "dumping (Pass IV) [regular files]".into(),
+    )])?;
     let bs = u64::from(ctx.fs.block_size());
     for ino in plan.dumped.iter().filter(|i| !plan.dirs.contains(*i)) {
         let inode = read_inode(ctx, ino)?;
         if inode.mode & 0o170000 == 0
             || inode.links == 0
             || inode.dtime != 0
-            || matches!(inode.file_type(), FileType::Directory | FileType::Unknown(_))
+            || matches!(
+                inode.file_type(),
+                FileType::Directory | FileType::Unknown(_)
+            )
         {
             continue;
         }
@@ -330,7 +343,7 @@ fn pack(
     settings: Settings,
     end: &Header,
     slots: Receiver<Slot<Vec<Piece>>>,
-    compress: Sender<(u64, Vec<u8>, Sender<Result<Vec<u8>, DumpError>>)>,
+    compress: Sender<CompressJob>,
     records: Sender<Slot<Vec<u8>>>,
 ) -> Result<u64, DumpError> {
     let compressing = settings.compression != Compression::None;

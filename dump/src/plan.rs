@@ -37,8 +37,6 @@ pub struct Plan {
     pub excluded: Vec<u32>,
     /// dump's tapesize before the final trailer blocks are added.
     pub estimate: u64,
-    /// Inodes that could not be read and were skipped.
-    pub skipped: u64,
 }
 
 impl Plan {
@@ -46,10 +44,6 @@ impl Plan {
     /// header and a record's worth of trailer blocks.
     pub fn estimated_blocks(&self, ntrec: usize) -> u64 {
         self.estimate + 1 + ntrec as u64
-    }
-
-    pub fn is_excluded(&self, ino: u32) -> bool {
-        self.excluded.binary_search(&ino).is_ok()
     }
 }
 
@@ -73,7 +67,6 @@ pub fn plan(fs: &Filesystem, reporter: &Reporter) -> Result<Plan, DumpError> {
         .then_some(sb.journal_inum);
     let first_ino = sb.first_ino.max(11);
     let mut estimate = 2 * (map_bytes(inodes_count) / 1024 + 1);
-    let mut skipped = 0;
     let mut root_seen = false;
 
     let allocated = fs.allocated_inodes().map_err(DumpError::Scan)?;
@@ -81,8 +74,7 @@ pub fn plan(fs: &Filesystem, reporter: &Reporter) -> Result<Plan, DumpError> {
         let inode = match fs.inode(ino) {
             Ok(i) => i,
             Err(e) => {
-                reporter.msg(format_args!("skipping inode {ino}: {e}"));
-                skipped += 1;
+                reporter.warning(format_args!("inode {ino} cannot be read, not dumped: {e}"));
                 continue;
             }
         };
@@ -130,7 +122,6 @@ pub fn plan(fs: &Filesystem, reporter: &Reporter) -> Result<Plan, DumpError> {
         dirs,
         excluded,
         estimate,
-        skipped,
     })
 }
 

@@ -173,13 +173,9 @@ pub fn progress_line(blocks: u64, estimate: u64, elapsed: Duration) -> String {
     let total = (secs as f64 / blocks.max(1) as f64 * estimate as f64) as u64;
     let left = total.saturating_sub(secs);
     let (h, m) = (left / 3600, (left % 3600) / 60);
-    if secs > 0 {
-        format!(
-            "{percent:3.2}% done at {} kB/s, finished in {h}:{m:02}",
-            blocks / secs
-        )
-    } else {
-        format!("{percent:3.2}% done, finished in {h}:{m:02}")
+    match blocks.checked_div(secs) {
+        Some(rate) => format!("{percent:3.2}% done at {rate} kB/s, finished in {h}:{m:02}"),
+        None => format!("{percent:3.2}% done, finished in {h}:{m:02}"),
     }
 }
 

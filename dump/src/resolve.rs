@@ -40,7 +40,11 @@ pub enum ResolveError {
     #[error("{path} is a directory but not a mount point; rdump dumps whole filesystems only")]
     NotAMountPoint { path: String },
     #[error("{path} is mounted from {device} as {fstype}, not as ext2/ext3/ext4")]
-    NotExt { path: String, device: String, fstype: String },
+    NotExt {
+        path: String,
+        device: String,
+        fstype: String,
+    },
     #[error("{path} is neither a block device, an image file nor a mount point")]
     Unsupported { path: String },
     #[error("Cannot read {path}: {source}")]
@@ -103,13 +107,18 @@ impl Resolver {
     /// when it is mounted.
     fn device(&self, name: &str, path: &Path) -> Result<Resolved, ResolveError> {
         let canonical = fs::canonicalize(path).ok();
-        let filesys = if path.metadata().is_ok_and(|m| m.file_type().is_block_device()) {
+        let filesys = if path
+            .metadata()
+            .is_ok_and(|m| m.file_type().is_block_device())
+        {
             self.mount_table()?
                 .into_iter()
                 .rev()
                 .find(|m| {
                     m.source.starts_with('/')
-                        && fs::canonicalize(&m.source).ok().is_some_and(|c| Some(c) == canonical)
+                        && fs::canonicalize(&m.source)
+                            .ok()
+                            .is_some_and(|c| Some(c) == canonical)
                 })
                 .map(|m| m.dir)
         } else {
@@ -209,9 +218,9 @@ fn unescape_mount_field(field: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let octal = bytes.get(i + 1..i + 4).filter(|d| {
-            bytes[i] == b'\\' && d.iter().all(|b| (b'0'..=b'7').contains(b))
-        });
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| bytes[i] == b'\\' && d.iter().all(|b| (b'0'..=b'7').contains(b)));
         match octal {
             Some(d) => {
                 let v = d.iter().fold(0u32, |acc, b| acc * 8 + u32::from(b - b'0'));
@@ -279,7 +288,11 @@ mod tests {
         fs::create_dir_all(root.join("mnt/plain")).unwrap();
         fs::create_dir_all(root.join("mnt/tmp")).unwrap();
         fs::write(root.join("image.ext4"), b"").unwrap();
-        symlink(root.join("image.ext4"), root.join("disk/by-label/my\\x20label")).unwrap();
+        symlink(
+            root.join("image.ext4"),
+            root.join("disk/by-label/my\\x20label"),
+        )
+        .unwrap();
         symlink(root.join("image.ext4"), root.join("disk/by-uuid/0123-abcd")).unwrap();
         let data = fs::canonicalize(root.join("mnt/data")).unwrap();
         let tmp = fs::canonicalize(root.join("mnt/tmp")).unwrap();
