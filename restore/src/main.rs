@@ -74,6 +74,9 @@ fn run(opts: &Options, ui: &mut Ui) -> Result<ExitCode, Fatal> {
     let input = catalog::open_input(&opts.input)?;
     let reader = catalog::start(input)?;
     ui.verbose("Input is from a local file/pipe");
+    if reader.byte_order() == dump_format::ByteOrder::Big {
+        ui.verbose("Note: Doing Byte swapping");
+    }
     let block_size = if reader.is_compressed() {
         reader.volume().ntrec as usize
     } else {
