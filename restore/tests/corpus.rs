@@ -65,7 +65,11 @@ fn good_dumps_list_and_extract_like_the_reference() {
 
 #[test]
 fn synthetic_long_names_are_listed() {
-    for name in ["long-name.dump", "long-name-reversed.dump", "max-segment-length.dump"] {
+    for name in [
+        "long-name.dump",
+        "long-name-reversed.dump",
+        "max-segment-length.dump",
+    ] {
         let out = run({
             let mut c = rrestore();
             c.arg("-tf").arg(corpus().join(name));
@@ -105,7 +109,10 @@ fn damaged_dumps_fail_clearly_and_write_nothing_outside() {
             c.arg("-rf").arg(&dump).current_dir(&target);
             c
         });
-        assert!(!out.status.success(), "{name}: a damaged dump must not succeed");
+        assert!(
+            !out.status.success(),
+            "{name}: a damaged dump must not succeed"
+        );
         assert!(!String::from_utf8_lossy(&out.stderr).is_empty());
         // Nothing beside the target directory.
         let beside: Vec<_> = std::fs::read_dir(&parent).unwrap().collect();

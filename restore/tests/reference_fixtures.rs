@@ -65,7 +65,9 @@ fn listing_named_files_and_no_descend() {
     let dump = testdata().join("ext4-4k.dump");
     let out = run({
         let mut c = rrestore();
-        c.args(["-t", "-h", "-f"]).arg(&dump).args(["links", "/deep/d1/", "nope"]);
+        c.args(["-t", "-h", "-f"])
+            .arg(&dump)
+            .args(["links", "/deep/d1/", "nope"]);
         c
     });
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -102,7 +104,11 @@ fn rebuild_reproduces_the_tree_and_compare_catches_changes() {
                 .map(String::from)
                 .collect()
         };
-        assert_eq!(strip_dot(&got), strip_dot(&expected), "{name}: restored tree differs");
+        assert_eq!(
+            strip_dot(&got),
+            strip_dot(&expected),
+            "{name}: restored tree differs"
+        );
 
         // -C passes on the restored tree...
         let compare = |dir: &std::path::Path| {
@@ -126,8 +132,11 @@ fn rebuild_reproduces_the_tree_and_compare_catches_changes() {
         let mut data = std::fs::read(&f).unwrap();
         data[0] ^= 1;
         std::fs::write(&f, data).unwrap();
-        std::fs::set_permissions(dir.join("four-k-plus-1"), std::fs::Permissions::from_mode(0o644))
-            .unwrap();
+        std::fs::set_permissions(
+            dir.join("four-k-plus-1"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
         let st = std::process::Command::new("setfattr")
             .args(["-n", "user.comment", "-v", "changed"])
             .arg(dir.join("attrs/xattr-file"))
@@ -137,9 +146,18 @@ fn rebuild_reproduces_the_tree_and_compare_catches_changes() {
         let out = compare(&dir);
         assert_eq!(out.status.code(), Some(2), "{name}");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("./small.txt: tape and disk copies are different"), "{stderr}");
-        assert!(stderr.contains("./four-k-plus-1: mode changed from 0600 to 0644."), "{stderr}");
-        assert!(stderr.contains("./attrs/xattr-file: EA user.comment:"), "{stderr}");
+        assert!(
+            stderr.contains("./small.txt: tape and disk copies are different"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("./four-k-plus-1: mode changed from 0600 to 0644."),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("./attrs/xattr-file: EA user.comment:"),
+            "{stderr}"
+        );
         assert!(String::from_utf8_lossy(&out.stdout).contains("Some files were modified!"));
         remove_tree(&dir);
     }
