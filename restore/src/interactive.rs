@@ -139,11 +139,6 @@ impl<'a> Shell<'a> {
         }
     }
 
-    /// The names marked for extraction so far.
-    pub fn selection(&self) -> &Selection {
-        &self.selection
-    }
-
     fn prompt(&self) -> String {
         if self.long_prompt {
             let dir = if self.curdir.len() > 1 {
