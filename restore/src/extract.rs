@@ -107,6 +107,8 @@ pub struct Outcome {
     pub missing: u64,
     /// Set when the run had to stop (no space, I/O error, broken stream).
     pub stopped: Option<String>,
+    /// After a stop: the selected names never reached (at most 1000).
+    pub not_reached: Vec<String>,
 }
 
 /// A file whose attributes wait for its extended-attribute records.
@@ -532,9 +534,11 @@ pub fn extract_files(
             continue;
         }
         outcome.missing += 1;
+        let path = display_name(catalog, selection, ino, opts);
         if outcome.stopped.is_none() {
-            let path = display_name(catalog, selection, ino, opts);
             ui.warn(&format!("{path}: (inode {ino}) not found on tape"));
+        } else if outcome.not_reached.len() < 1000 {
+            outcome.not_reached.push(format!("{path} (inode {ino})"));
         }
     }
     outcome

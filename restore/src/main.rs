@@ -270,6 +270,18 @@ fn restore_files(
             "rrestore: {} of {} selected files were restored; directory attributes were not set",
             outcome.restored, leaves
         ));
+        if !outcome.not_reached.is_empty() {
+            ui.err(&format!(
+                "rrestore: {} files were not reached:",
+                outcome.missing
+            ));
+            for n in outcome.not_reached.iter().take(50) {
+                ui.err(&format!("  {n}"));
+            }
+            if outcome.missing > 50 {
+                ui.err(&format!("  ... and {} more", outcome.missing - 50));
+            }
+        }
     }
     if !failed.is_empty() {
         ui.err(&format!(
