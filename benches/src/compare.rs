@@ -81,7 +81,10 @@ impl Stats {
     }
 
     pub fn extra(&self, key: &str) -> Option<f64> {
-        self.extra.iter().find(|(k, _)| *k == key).map(|(_, v)| median(v))
+        self.extra
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| median(v))
     }
 }
 
@@ -119,10 +122,13 @@ impl Side {
     }
 }
 
+/// Judges (ours, reference).
+pub type Judge = Box<dyn Fn(&Stats, &Stats) -> bool>;
+
 /// A target from the issues, judged on (ours, reference).
 pub struct Target {
     pub text: String,
-    pub met: Box<dyn Fn(&Stats, &Stats) -> bool>,
+    pub met: Judge,
 }
 
 impl Target {
@@ -154,7 +160,9 @@ pub fn compare(
     eprintln!("[{name}] warm-up: {}", reference.tool);
     (reference.run)()?;
     eprintln!("[{name}] warm-up: {}", ours.tool);
-    let mut ours_failed = (ours.run)().err().map(|e| format!("warm-up run failed: {e}"));
+    let mut ours_failed = (ours.run)()
+        .err()
+        .map(|e| format!("warm-up run failed: {e}"));
     if let Some(why) = &ours_failed {
         eprintln!("[{name}] {} not measured: {why}", ours.tool);
     }
@@ -162,12 +170,22 @@ pub fn compare(
     let mut our_stats = Stats::default();
     for i in 0..runs {
         let m = (reference.run)()?;
-        eprintln!("[{name}] run {}/{runs} {}: {:.2} s", i + 1, reference.tool, m.sample.wall.as_secs_f64());
+        eprintln!(
+            "[{name}] run {}/{runs} {}: {:.2} s",
+            i + 1,
+            reference.tool,
+            m.sample.wall.as_secs_f64()
+        );
         ref_stats.add(&m);
         if ours_failed.is_none() {
             match (ours.run)() {
                 Ok(m) => {
-                    eprintln!("[{name}] run {}/{runs} {}: {:.2} s", i + 1, ours.tool, m.sample.wall.as_secs_f64());
+                    eprintln!(
+                        "[{name}] run {}/{runs} {}: {:.2} s",
+                        i + 1,
+                        ours.tool,
+                        m.sample.wall.as_secs_f64()
+                    );
                     our_stats.add(&m);
                 }
                 Err(e) => {

@@ -29,16 +29,16 @@ const WORDS: &[&str] = &[
     "by", "this", "are", "or", "from", "at", "which", "an", "but", "not", "have", "has", "had",
     "were", "can", "all", "their", "when", "there", "been", "one", "would", "will", "more", "if",
     "no", "out", "so", "said", "what", "up", "its", "about", "into", "than", "them", "only",
-    "other", "new", "some", "could", "time", "these", "two", "may", "then", "first", "any",
-    "like", "now", "such", "make", "over", "our", "even", "most", "after", "also", "did", "many",
-    "before", "must", "through", "years", "where", "much", "your", "way", "well", "down",
-    "should", "because", "each", "just", "those", "people", "how", "too", "little", "state",
-    "good", "very", "world", "still", "own", "see", "men", "work", "long", "here", "between",
-    "both", "life", "being", "under", "never", "day", "same", "another", "know", "while", "last",
-    "might", "great", "old", "year", "off", "come", "since", "against", "go", "came", "right",
-    "used", "take", "three", "system", "file", "data", "block", "inode", "buffer", "device",
-    "kernel", "memory", "network", "server", "client", "request", "response", "error", "value",
-    "table", "record", "index", "query", "cache", "thread", "process", "signal", "stream",
+    "other", "new", "some", "could", "time", "these", "two", "may", "then", "first", "any", "like",
+    "now", "such", "make", "over", "our", "even", "most", "after", "also", "did", "many", "before",
+    "must", "through", "years", "where", "much", "your", "way", "well", "down", "should",
+    "because", "each", "just", "those", "people", "how", "too", "little", "state", "good", "very",
+    "world", "still", "own", "see", "men", "work", "long", "here", "between", "both", "life",
+    "being", "under", "never", "day", "same", "another", "know", "while", "last", "might", "great",
+    "old", "year", "off", "come", "since", "against", "go", "came", "right", "used", "take",
+    "three", "system", "file", "data", "block", "inode", "buffer", "device", "kernel", "memory",
+    "network", "server", "client", "request", "response", "error", "value", "table", "record",
+    "index", "query", "cache", "thread", "process", "signal", "stream",
 ];
 
 const SYLLABLES: &[&str] = &[
@@ -47,8 +47,17 @@ const SYLLABLES: &[&str] = &[
     "ent", "ing", "ize", "er", "ly", "ma", "ne", "ge", "to", "sch", "ed", "al",
 ];
 
-const HOSTS: &[&str] = &["web01", "web02", "db-primary", "cache3", "worker-7", "gateway"];
-const SERVICES: &[&str] = &["nginx", "sshd", "postgres", "cron", "kernel", "systemd", "app"];
+const HOSTS: &[&str] = &[
+    "web01",
+    "web02",
+    "db-primary",
+    "cache3",
+    "worker-7",
+    "gateway",
+];
+const SERVICES: &[&str] = &[
+    "nginx", "sshd", "postgres", "cron", "kernel", "systemd", "app",
+];
 const LEVELS: &[&str] = &["INFO", "INFO", "INFO", "DEBUG", "WARN", "ERROR"];
 
 /// A seeded vocabulary (English words plus made-up identifiers) shared by
@@ -68,7 +77,7 @@ impl Vocabulary {
                 if p > 0 && prng.chance(40) {
                     id.push('_');
                 }
-                id.push_str(*prng.pick::<&str>(SYLLABLES));
+                id.push_str(prng.pick::<&str>(SYLLABLES));
             }
             idents.push(id);
         }
@@ -141,7 +150,13 @@ struct LineState {
     row: u64,
 }
 
-fn text_line(style: Style, vocab: &Vocabulary, prng: &mut Prng, st: &mut LineState, line: &mut String) {
+fn text_line(
+    style: Style,
+    vocab: &Vocabulary,
+    prng: &mut Prng,
+    st: &mut LineState,
+    line: &mut String,
+) {
     use std::fmt::Write;
     match style {
         Style::Prose => {
@@ -167,7 +182,11 @@ fn text_line(style: Style, vocab: &Vocabulary, prng: &mut Prng, st: &mut LineSta
             let b = vocab.ident(prng);
             match prng.below(8) {
                 0 if st.indent < 4 => {
-                    let _ = writeln!(line, "{pad}fn {a}({b}: &mut {}) -> Result<u32, Error> {{", vocab.ident(prng));
+                    let _ = writeln!(
+                        line,
+                        "{pad}fn {a}({b}: &mut {}) -> Result<u32, Error> {{",
+                        vocab.ident(prng)
+                    );
                     st.indent += 1;
                 }
                 1 if st.indent < 5 => {
@@ -186,7 +205,13 @@ fn text_line(style: Style, vocab: &Vocabulary, prng: &mut Prng, st: &mut LineSta
                     line.push('\n');
                 }
                 _ => {
-                    let _ = writeln!(line, "{pad}let {a} = {b}.{}({}, {});", vocab.ident(prng), prng.below(256), vocab.ident(prng));
+                    let _ = writeln!(
+                        line,
+                        "{pad}let {a} = {b}.{}({}, {});",
+                        vocab.ident(prng),
+                        prng.below(256),
+                        vocab.ident(prng)
+                    );
                 }
             }
         }

@@ -25,7 +25,12 @@ pub fn run(settings: &Settings, image: &Path) -> Result<Vec<Comparison>, Error> 
     let scratch = tempfile::Builder::new()
         .prefix("bench-dump-")
         .tempdir_in(&settings.scratch)
-        .ctx(|| format!("creating a scratch directory in {}", settings.scratch.display()))?;
+        .ctx(|| {
+            format!(
+                "creating a scratch directory in {}",
+                settings.scratch.display()
+            )
+        })?;
     let dir = scratch.path();
     let devs = show(&dev.path);
     let listing = dir.join("listing.txt");
@@ -37,30 +42,53 @@ pub fn run(settings: &Settings, image: &Path) -> Result<Vec<Comparison>, Error> 
         let listing = listing.clone();
         let manifest = &manifest;
         let prog = prog.to_path_buf();
-        move |file: &Path| -> Result<(), Error> {
-            measure::run_quiet(&Invocation::new(&prog, ["-tf".into(), show(file)]).stdout_to(&listing))?;
+        move |file: &Path, _messages: &str| -> Result<(), Error> {
+            measure::run_quiet(
+                &Invocation::new(&prog, ["-tf".into(), show(file)]).stdout_to(&listing),
+            )?;
             let text = std::fs::read(&listing).ctx(|| format!("reading {}", listing.display()))?;
             manifest.check_listing(&format!("{label} -tf {}", file.display()), &text)?;
             Ok(())
         }
     };
 
-    for (case, flags, size_tolerance) in [("uncompressed", vec![], None), ("-z6", vec!["-z6"], Some(0.05))] {
+    for (case, flags, size_tolerance) in [
+        ("uncompressed", vec![], None),
+        ("-z6", vec!["-z6"], Some(0.05)),
+    ] {
         let file = dir.join("out.dump");
         let mut args: Vec<String> = vec!["-0".into()];
         args.extend(flags.iter().map(|s| s.to_string()));
         args.extend(["-f".into(), show(&file), devs.clone()]);
-        let mut targets = vec![Target::new("wall <= 0.5x dump", |o, r| o.wall() <= 0.5 * r.wall())];
+        let mut targets = vec![Target::new("wall <= 0.5x dump", |o, r| {
+            o.wall() <= 0.5 * r.wall()
+        })];
         if let Some(tol) = size_tolerance {
-            targets.push(Target::new(format!("size within {:.0}% of dump", tol * 100.0), move |o, r| {
-                size_ratio(o, r).is_some_and(|x| (x - 1.0).abs() <= tol)
-            }));
+            targets.push(Target::new(
+                format!("size within {:.0}% of dump", tol * 100.0),
+                move |o, r| size_ratio(o, r).is_some_and(|x| (x - 1.0).abs() <= tol),
+            ));
         }
-        targets.push(Target::new(format!("rdump peak RSS < {RSS_LIMIT_MIB:.0} MiB"), |o, _| o.rss_mib() < RSS_LIMIT_MIB));
+        targets.push(Target::new(
+            format!("rdump peak RSS < {RSS_LIMIT_MIB:.0} MiB"),
+            |o, _| o.rss_mib() < RSS_LIMIT_MIB,
+        ));
         out.push(compare(
             case,
-            file_case("dump 0.4b47", &settings.dump, &args, &file, restore_lists(&settings.restore, "restore")),
-            file_case("rdump", &settings.rdump, &args, &file, restore_lists(&settings.restore, "restore")),
+            file_case(
+                "dump 0.4b47",
+                &settings.dump,
+                &args,
+                &file,
+                restore_lists(&settings.restore, "restore"),
+            ),
+            file_case(
+                "rdump",
+                &settings.rdump,
+                &args,
+                &file,
+                restore_lists(&settings.restore, "restore"),
+            ),
             settings.runs,
             targets,
         )?);
@@ -69,21 +97,52 @@ pub fn run(settings: &Settings, image: &Path) -> Result<Vec<Comparison>, Error> 
     // zstd: fsarchiver's archive checked with its own archinfo, rdump's
     // zstd dump (which restore 0.4b47 cannot read) with rrestore -t.
     let fsa = dir.join("out.fsa");
-    let fsa_args = vec!["savefs".to_string(), "-Z3".into(), "-j2".into(), show(&fsa), devs.clone()];
+    let fsa_args = vec![
+        "savefs".to_string(),
+        "-Z3".into(),
+        "-j2".into(),
+        show(&fsa),
+        devs.clone(),
+    ];
     let zfile = dir.join("out-zstd.dump");
-    let zargs = vec!["-0".to_string(), "--zstd=3".into(), "-f".into(), show(&zfile), devs.clone()];
+    let zargs = vec![
+        "-0".to_string(),
+        "--zstd=3".into(),
+        "-f".into(),
+        show(&zfile),
+        devs.clone(),
+    ];
     let fsarchiver = settings.fsarchiver.clone();
     let manifest_ref = &manifest;
-    let fsa_check = move |file: &Path| check_fsarchiver(&fsarchiver, file, manifest_ref);
+    let fsa_check = move |file: &Path, messages: &str| {
+        check_fsarchiver(&fsarchiver, file, messages, manifest_ref)
+    };
     out.push(compare(
         "zstd level 3",
-        file_case("fsarchiver -Z3 -j2", &settings.fsarchiver, &fsa_args, &fsa, fsa_check),
-        file_case("rdump --zstd=3", &settings.rdump, &zargs, &zfile, restore_lists(&settings.rrestore, "rrestore")),
+        file_case(
+            "fsarchiver -Z3 -j2",
+            &settings.fsarchiver,
+            &fsa_args,
+            &fsa,
+            fsa_check,
+        ),
+        file_case(
+            "rdump --zstd=3",
+            &settings.rdump,
+            &zargs,
+            &zfile,
+            restore_lists(&settings.rrestore, "rrestore"),
+        ),
         settings.runs,
         vec![
             Target::new("wall <= 0.5x fsarchiver", |o, r| o.wall() <= 0.5 * r.wall()),
-            Target::new("size <= fsarchiver", |o, r| size_ratio(o, r).is_some_and(|x| x <= 1.0)),
-            Target::new(format!("rdump peak RSS < {RSS_LIMIT_MIB:.0} MiB"), |o, _| o.rss_mib() < RSS_LIMIT_MIB),
+            Target::new("size <= fsarchiver", |o, r| {
+                size_ratio(o, r).is_some_and(|x| x <= 1.0)
+            }),
+            Target::new(
+                format!("rdump peak RSS < {RSS_LIMIT_MIB:.0} MiB"),
+                |o, _| o.rss_mib() < RSS_LIMIT_MIB,
+            ),
         ],
     )?);
     drop(dev);
@@ -91,41 +150,73 @@ pub fn run(settings: &Settings, image: &Path) -> Result<Vec<Comparison>, Error> 
 }
 
 /// A tool writing one output file: removed before the run, measured,
-/// checked, removed again.
+/// checked (given the output and the tool's messages), removed again.
 fn file_case<'a>(
     tool: &str,
     program: &Path,
     args: &[String],
     file: &Path,
-    check: impl Fn(&Path) -> Result<(), Error> + 'a,
+    check: impl Fn(&Path, &str) -> Result<(), Error> + 'a,
 ) -> Case<'a> {
-    let inv = Invocation::new(program, args.iter().cloned());
+    let stdout: PathBuf = file.with_extension("stdout");
+    let stderr: PathBuf = file.with_extension("stderr");
+    let command = Invocation::new(program, args.iter().cloned()).display();
+    let inv = Invocation::new(program, args.iter().cloned())
+        .stdout_to(&stdout)
+        .stderr_to(&stderr);
     let file: PathBuf = file.to_path_buf();
-    Case::new(tool, inv.display(), move || {
+    Case::new(tool, command, move || {
         let _ = std::fs::remove_file(&file);
         let sample = measure::run(&inv)?;
         let size = std::fs::metadata(&file)
             .ctx(|| format!("{} exited 0 but wrote no {}", inv.display(), file.display()))?
             .len();
-        let checked = check(&file);
+        // Tools print their summaries on either stream.
+        let mut messages = std::fs::read_to_string(&stdout).unwrap_or_default();
+        messages.push_str(&std::fs::read_to_string(&stderr).unwrap_or_default());
+        let checked = check(&file, &messages);
         let _ = std::fs::remove_file(&file);
         checked?;
         Ok(Measured::new(sample, Some(size)))
     })
 }
 
-/// `fsarchiver archinfo` must read the archive and count the image's
-/// directories, symlinks and regular-file names.
-fn check_fsarchiver(fsarchiver: &Path, file: &Path, manifest: &Manifest) -> Result<(), Error> {
-    let what = format!("fsarchiver archinfo {}", file.display());
+/// `fsarchiver savefs` must report no file errors and the image's counts
+/// of directories, symlinks and regular-file names, and `fsarchiver
+/// archinfo` must read the archive back.
+fn check_fsarchiver(
+    fsarchiver: &Path,
+    file: &Path,
+    text: &str,
+    manifest: &Manifest,
+) -> Result<(), Error> {
+    let what = format!("fsarchiver archive {}", file.display());
     let out = Command::new(fsarchiver)
         .args(["archinfo".as_ref(), file.as_os_str()])
         .stdin(Stdio::null())
         .output()
         .ctx(|| format!("starting {what}"))?;
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     if !out.status.success() {
-        return Err(Error::check(&what, format!("{}: {}", out.status, text.trim())));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return Err(Error::check(
+            &what,
+            format!("archinfo: {}: {}", out.status, text.trim()),
+        ));
+    }
+    if let Some(errors) = text.lines().find(|l| l.contains("files with errors")) {
+        if errors
+            .split(|c: char| !c.is_ascii_digit())
+            .any(|n| !n.is_empty() && n != "0")
+        {
+            return Err(Error::check(
+                &what,
+                format!("savefs reported {}", errors.trim()),
+            ));
+        }
     }
     let line = text
         .lines()
@@ -133,14 +224,22 @@ fn check_fsarchiver(fsarchiver: &Path, file: &Path, manifest: &Manifest) -> Resu
         .ok_or_else(|| Error::check(&what, "no statistics line in its output"))?;
     let field = |name: &str| -> Option<u64> {
         let at = line.find(&format!("{name}="))? + name.len() + 1;
-        line[at..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+        line[at..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
     };
-    let count = |f: fn(&Kind) -> bool| manifest.entries.values().filter(|e| f(&e.kind)).count() as u64;
+    let count =
+        |f: fn(&Kind) -> bool| manifest.entries.values().filter(|e| f(&e.kind)).count() as u64;
     let want_files = count(|k| matches!(k, Kind::File { .. }));
     let want_dirs = count(|k| matches!(k, Kind::Dir));
     let want_links = count(|k| matches!(k, Kind::Symlink(_)));
     let got_files = field("regfiles").unwrap_or(0) + field("hardlinks").unwrap_or(0);
-    let (got_dirs, got_links) = (field("directories").unwrap_or(0), field("symlinks").unwrap_or(0));
+    let (got_dirs, got_links) = (
+        field("directories").unwrap_or(0),
+        field("symlinks").unwrap_or(0),
+    );
     if (got_files, got_dirs, got_links) != (want_files, want_dirs, want_links) {
         return Err(Error::check(
             &what,

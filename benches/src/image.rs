@@ -17,7 +17,7 @@ use crate::error::{Error, IoContext};
 use crate::measure::{self, Invocation};
 use crate::prng::Prng;
 
-pub const DEFAULT_SEED: u64 = 0x5EED_D0_0B47;
+pub const DEFAULT_SEED: u64 = 0x005E_EDD0_0B47;
 
 /// Fraction of the image size filled with file data (the rest holds the
 /// journal, inode tables, directories and some free space).
@@ -98,12 +98,25 @@ pub fn generate(size_mb: u64, seed: u64, out: &Path) -> Result<Summary, Error> {
         "-F".into(),
         "-t".into(),
         "ext4".into(),
+        // What mke2fs picks for filesystems of 512 MiB and more; fixed so
+        // small quick-check images have the same geometry.
+        "-b".into(),
+        "4096".into(),
+        "-I".into(),
+        "256".into(),
         "-L".into(),
         "benchimg".into(),
         "-U".into(),
-        format!("{:08x}-0b47-4d00-8000-{:012x}", seed as u32, seed & 0xFFFF_FFFF_FFFF),
+        format!(
+            "{:08x}-0b47-4d00-8000-{:012x}",
+            seed as u32,
+            seed & 0xFFFF_FFFF_FFFF
+        ),
         "-E".into(),
-        format!("hash_seed=6f6b4d2a-0b47-4d00-8000-{:012x},root_owner=0:0", seed & 0xFFFF_FFFF_FFFF),
+        format!(
+            "hash_seed=6f6b4d2a-0b47-4d00-8000-{:012x},root_owner=0:0",
+            seed & 0xFFFF_FFFF_FFFF
+        ),
     ];
     if inodes_needed > default_inodes {
         args.push("-N".into());
@@ -116,7 +129,10 @@ pub fn generate(size_mb: u64, seed: u64, out: &Path) -> Result<Summary, Error> {
     // Fixed superblock times; file times come from the tree.
     measure::run_quiet(&Invocation::new("mke2fs", args).env("E2FSPROGS_FAKE_TIME", "1700000000"))?;
     // The image must be a clean filesystem before anything is timed on it.
-    measure::run_quiet(&Invocation::new("e2fsck", ["-fn".to_string(), out.display().to_string()]))?;
+    measure::run_quiet(&Invocation::new(
+        "e2fsck",
+        ["-fn".to_string(), out.display().to_string()],
+    ))?;
     Ok(summary)
 }
 
@@ -206,7 +222,11 @@ impl<'a> TreeBuilder<'a> {
             if parent.components().count() >= 7 {
                 continue;
             }
-            let name = format!("{}{}", self.vocab.ident(&mut self.prng), self.prng.below(100));
+            let name = format!(
+                "{}{}",
+                self.vocab.ident(&mut self.prng),
+                self.prng.below(100)
+            );
             let dir = parent.join(name);
             if !self.dirs.contains(&dir) {
                 self.dirs.push(dir);
@@ -251,7 +271,11 @@ impl<'a> TreeBuilder<'a> {
     fn new_name(&mut self, ext: &str) -> PathBuf {
         loop {
             let dir = self.prng.pick(&self.dirs).clone();
-            let name = format!("{}-{}.{ext}", self.vocab.ident(&mut self.prng), self.prng.below(1000));
+            let name = format!(
+                "{}-{}.{ext}",
+                self.vocab.ident(&mut self.prng),
+                self.prng.below(1000)
+            );
             let rel = dir.join(name);
             if !self.abs(&rel).exists() {
                 return rel;
@@ -269,7 +293,11 @@ impl<'a> TreeBuilder<'a> {
             } else {
                 ("o", Style::Records)
             };
-            let size = if self.prng.chance(1) { 0 } else { self.prng.log_size(40, 24 * 1024) };
+            let size = if self.prng.chance(1) {
+                0
+            } else {
+                self.prng.log_size(40, 24 * 1024)
+            };
             let rel = self.new_name(ext);
             self.write_file(&rel, style, size)?;
             spent += size.max(1);
@@ -291,7 +319,10 @@ impl<'a> TreeBuilder<'a> {
         let mut spent = 0;
         while spent < budget {
             let (ext, style) = *self.prng.pick(KINDS);
-            let size = self.prng.log_size(32 * 1024, 3 * 1024 * 1024).min(budget - spent);
+            let size = self
+                .prng
+                .log_size(32 * 1024, 3 * 1024 * 1024)
+                .min(budget - spent);
             let rel = self.new_name(ext);
             self.write_file(&rel, style, size)?;
             spent += size.max(1);
@@ -335,7 +366,8 @@ impl<'a> TreeBuilder<'a> {
             buf.clear();
             let n = left.min(1 << 20) as usize;
             content::generate(style, &self.vocab, &mut prng, n, &mut buf);
-            file.write_all(&buf).ctx(|| format!("writing {}", path.display()))?;
+            file.write_all(&buf)
+                .ctx(|| format!("writing {}", path.display()))?;
             left -= n as u64;
         }
         let executable = style.is_text() && self.prng.chance(8);
@@ -355,7 +387,8 @@ impl<'a> TreeBuilder<'a> {
         let path = self.abs(rel);
         let mut file = File::create(&path).ctx(|| format!("creating {}", path.display()))?;
         let apparent = size * 3;
-        file.set_len(apparent).ctx(|| format!("sizing {}", path.display()))?;
+        file.set_len(apparent)
+            .ctx(|| format!("sizing {}", path.display()))?;
         let mut prng = self.prng.fork();
         let mut written = 0;
         let mut buf = Vec::with_capacity(CHUNK as usize);
@@ -388,7 +421,8 @@ impl<'a> TreeBuilder<'a> {
         };
         file.set_permissions(fs::Permissions::from_mode(mode))
             .ctx(|| format!("chmod {}", path.display()))?;
-        let mtime = SystemTime::UNIX_EPOCH + Duration::from_secs(BASE_TIME + self.prng.below(365 * 86400));
+        let mtime =
+            SystemTime::UNIX_EPOCH + Duration::from_secs(BASE_TIME + self.prng.below(365 * 86400));
         file.set_times(FileTimes::new().set_modified(mtime).set_accessed(mtime))
             .ctx(|| format!("setting times of {}", path.display()))?;
         self.chown_for(rel)?;
@@ -437,13 +471,18 @@ impl<'a> TreeBuilder<'a> {
                 p.join(&target)
             };
             let path = self.abs(&rel);
-            std::os::unix::fs::symlink(&text, &path).ctx(|| format!("symlink {}", path.display()))?;
+            std::os::unix::fs::symlink(&text, &path)
+                .ctx(|| format!("symlink {}", path.display()))?;
             self.chown_for(&rel)?;
             self.summary.symlinks += 1;
         }
         for _ in 0..(small_count / 80).max(3) {
             let target = self.prng.pick(&self.files).clone();
-            let ext = target.extension().and_then(|e| e.to_str()).unwrap_or("bin").to_string();
+            let ext = target
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or("bin")
+                .to_string();
             let rel = self.new_name(&ext);
             fs::hard_link(self.abs(&target), self.abs(&rel))
                 .ctx(|| format!("hard link {} -> {}", rel.display(), target.display()))?;
@@ -456,13 +495,18 @@ impl<'a> TreeBuilder<'a> {
     fn fix_dir_times(&mut self) -> Result<(), Error> {
         let mut all: Vec<PathBuf> = self.dirs.clone();
         for d in &self.dirs {
-            all.extend(d.ancestors().filter(|a| !a.as_os_str().is_empty()).map(Path::to_path_buf));
+            all.extend(
+                d.ancestors()
+                    .filter(|a| !a.as_os_str().is_empty())
+                    .map(Path::to_path_buf),
+            );
         }
         all.sort();
         all.dedup();
         for d in all {
             let path = self.abs(&d);
-            let mtime = SystemTime::UNIX_EPOCH + Duration::from_secs(BASE_TIME + self.prng.below(365 * 86400));
+            let mtime = SystemTime::UNIX_EPOCH
+                + Duration::from_secs(BASE_TIME + self.prng.below(365 * 86400));
             let dir = File::open(&path).ctx(|| format!("opening {}", path.display()))?;
             dir.set_times(FileTimes::new().set_modified(mtime).set_accessed(mtime))
                 .ctx(|| format!("setting times of {}", path.display()))?;
@@ -472,5 +516,6 @@ impl<'a> TreeBuilder<'a> {
 }
 
 fn set_mode(path: &Path, mode: u32) -> Result<(), Error> {
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).ctx(|| format!("chmod {}", path.display()))
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .ctx(|| format!("chmod {}", path.display()))
 }

@@ -116,7 +116,10 @@ fn need_image(a: &Args) -> Result<&Path, Error> {
 fn run(a: &Args) -> Result<(), Error> {
     match a.command.as_str() {
         "image" => {
-            let out = a.out.clone().unwrap_or_else(|| PathBuf::from("/var/tmp/bench.img"));
+            let out = a
+                .out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("/var/tmp/bench.img"));
             let summary = image::generate(a.size_mb, a.seed, &out)?;
             print!("{}", summary.markdown(a.size_mb, a.seed));
             println!("Written to {}", out.display());
@@ -127,8 +130,14 @@ fn run(a: &Args) -> Result<(), Error> {
             println!("{}", r.to_line());
             Ok(())
         }
-        "dump" => emit(a, &report::section("dump", &dump_bench::run(&a.settings, need_image(a)?)?)),
-        "restore" => emit(a, &report::section("restore", &restore_bench::run(&a.settings, need_image(a)?)?)),
+        "dump" => emit(
+            a,
+            &report::section("dump", &dump_bench::run(&a.settings, need_image(a)?)?),
+        ),
+        "restore" => emit(
+            a,
+            &report::section("restore", &restore_bench::run(&a.settings, need_image(a)?)?),
+        ),
         "scan" => {
             let img = need_image(a)?;
             emit(a, &scan_section(&a.settings, img)?)
@@ -140,7 +149,9 @@ fn run(a: &Args) -> Result<(), Error> {
 
 fn scan_section(settings: &Settings, img: &Path) -> Result<String, Error> {
     let comparisons = scan_bench::run(settings, img)?;
-    let bytes = std::fs::metadata(img).ctx(|| format!("stat {}", img.display()))?.len();
+    let bytes = std::fs::metadata(img)
+        .ctx(|| format!("stat {}", img.display()))?
+        .len();
     let mut s = report::section("scan (fsimage vs cat)", &comparisons);
     for c in &comparisons {
         s.push_str(&scan_bench::rates_table(c, bytes));
@@ -160,10 +171,16 @@ fn emit(a: &Args, markdown: &str) -> Result<(), Error> {
 /// Every section in turn; a section that fails is reported as such and the
 /// others still run.
 fn all(a: &Args) -> Result<(), Error> {
-    let img = a.image.clone().unwrap_or_else(|| PathBuf::from("/var/tmp/bench.img"));
+    let img = a
+        .image
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/var/tmp/bench.img"));
     let mut md = header(a, &img);
     if img.exists() {
-        md.push_str(&format!("Image: existing `{}` (reused).\n\n", img.display()));
+        md.push_str(&format!(
+            "Image: existing `{}` (reused).\n\n",
+            img.display()
+        ));
     } else {
         eprintln!("[image] generating {} MiB at {}", a.size_mb, img.display());
         let summary = image::generate(a.size_mb, a.seed, &img)?;
@@ -171,15 +188,25 @@ fn all(a: &Args) -> Result<(), Error> {
         md.push('\n');
     }
     let s = &a.settings;
-    let sections: [(&str, Box<dyn Fn() -> Result<String, Error>>); 3] = [
-        ("dump", Box::new(|| Ok(report::section("dump", &dump_bench::run(s, &img)?)))),
-        ("restore", Box::new(|| Ok(report::section("restore", &restore_bench::run(s, &img)?)))),
+    type SectionFn<'a> = Box<dyn Fn() -> Result<String, Error> + 'a>;
+    let sections: [(&str, SectionFn); 3] = [
+        (
+            "dump",
+            Box::new(|| Ok(report::section("dump", &dump_bench::run(s, &img)?))),
+        ),
+        (
+            "restore",
+            Box::new(|| Ok(report::section("restore", &restore_bench::run(s, &img)?))),
+        ),
         ("scan", Box::new(|| scan_section(s, &img))),
     ];
     for (name, section) in sections {
         match section() {
             Ok(text) => md.push_str(&text),
-            Err(e) => md.push_str(&format!("### {name}\n\nSection failed: {}\n\n", report::one_line(&e.to_string()))),
+            Err(e) => md.push_str(&format!(
+                "### {name}\n\nSection failed: {}\n\n",
+                report::one_line(&e.to_string())
+            )),
         }
         // Partial results survive an interrupted run.
         if let Some(path) = &a.report {
@@ -199,7 +226,8 @@ fn header(a: &Args, img: &Path) -> String {
     format!(
         "## Benchmark run\n\n- command: `cargo run --release -p dump-benches -- {}`\n- date: {}\n- git commit: {}\n\
          - machine: nproc {}, {}\n- image: {}\n- runs per tool: {} measured (median reported) after 1 warm-up\n\
-         - rdump: {}\n- rrestore: {}\n\n```\n$ free -g\n{}\n```\n\n",
+         - rdump: {}\n- rrestore: {}\n- RSS floor (peak RSS reported for `true` spawned by the harness): {}\n\n\
+         ```\n$ free -g\n{}\n```\n\n",
         argv.join(" "),
         sh("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
         sh("git", &["-C", env!("CARGO_MANIFEST_DIR"), "rev-parse", "--short", "HEAD"]),
@@ -209,6 +237,9 @@ fn header(a: &Args, img: &Path) -> String {
         a.settings.runs,
         a.settings.rdump.display(),
         a.settings.rrestore.display(),
+        measure::rss_floor_kib()
+            .map(|k| format!("{:.1} MiB", k as f64 / 1024.0))
+            .unwrap_or_else(|e| format!("unknown ({e})")),
         sh("free", &["-g"]),
     )
 }

@@ -20,7 +20,10 @@ const ROOT_INO: u32 = 2;
 pub enum Kind {
     Dir,
     /// Size and a hash of the contents.
-    File { size: u64, hash: u64 },
+    File {
+        size: u64,
+        hash: u64,
+    },
     Symlink(Vec<u8>),
     Other,
 }
@@ -52,7 +55,10 @@ impl Manifest {
             let kind = match inode.file_type() {
                 FileType::Directory => {
                     if !seen_dirs.insert(ino) {
-                        return Err(Error::check(path.display().to_string(), format!("directory inode {ino} reached twice")));
+                        return Err(Error::check(
+                            path.display().to_string(),
+                            format!("directory inode {ino} reached twice"),
+                        ));
                     }
                     for de in fs.read_dir(&inode).map_err(|e| Error::fs(path, e))? {
                         if de.name == b"." || de.name == b".." {
@@ -68,16 +74,31 @@ impl Manifest {
                 FileType::Regular => match hashes.get(&ino) {
                     Some(k) => k.clone(),
                     None => {
-                        let hash = if hash_contents { hash_image_file(&fs, &inode).map_err(|e| Error::fs(path, e))? } else { 0 };
-                        let k = Kind::File { size: inode.size, hash };
+                        let hash = if hash_contents {
+                            hash_image_file(&fs, &inode).map_err(|e| Error::fs(path, e))?
+                        } else {
+                            0
+                        };
+                        let k = Kind::File {
+                            size: inode.size,
+                            hash,
+                        };
                         hashes.insert(ino, k.clone());
                         k
                     }
                 },
-                FileType::Symlink => Kind::Symlink(fs.symlink_target(&inode).map_err(|e| Error::fs(path, e))?),
+                FileType::Symlink => {
+                    Kind::Symlink(fs.symlink_target(&inode).map_err(|e| Error::fs(path, e))?)
+                }
                 _ => Kind::Other,
             };
-            m.entries.insert(p, Entry { ino: u64::from(ino), kind });
+            m.entries.insert(
+                p,
+                Entry {
+                    ino: u64::from(ino),
+                    kind,
+                },
+            );
         }
         Ok(m)
     }
@@ -104,14 +125,23 @@ impl Manifest {
                 }
                 Kind::Dir
             } else if ft.is_file() {
-                Kind::File { size: md.len(), hash: hash_disk_file(&real)? }
+                Kind::File {
+                    size: md.len(),
+                    hash: hash_disk_file(&real)?,
+                }
             } else if ft.is_symlink() {
                 let t = std::fs::read_link(&real).ctx(|| format!("readlink {}", real.display()))?;
                 Kind::Symlink(t.as_os_str().as_bytes().to_vec())
             } else {
                 Kind::Other
             };
-            m.entries.insert(p, Entry { ino: md.ino(), kind });
+            m.entries.insert(
+                p,
+                Entry {
+                    ino: md.ino(),
+                    kind,
+                },
+            );
         }
         Ok(m)
     }
@@ -121,9 +151,13 @@ impl Manifest {
     pub fn check_listing(&self, what: &str, listing: &[u8]) -> Result<usize, Error> {
         let mut listed: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
         for line in listing.split(|&b| b == b'\n') {
-            let Some(tab) = line.iter().position(|&b| b == b'\t') else { continue };
+            let Some(tab) = line.iter().position(|&b| b == b'\t') else {
+                continue;
+            };
             let num = String::from_utf8_lossy(&line[..tab]);
-            let Ok(ino) = num.trim().parse::<u64>() else { continue };
+            let Ok(ino) = num.trim().parse::<u64>() else {
+                continue;
+            };
             let mut path = line[tab + 1..].to_vec();
             // restore -t marks directories with a trailing '/' in some modes.
             if path.len() > 1 && path.ends_with(b"/") {
@@ -135,7 +169,11 @@ impl Manifest {
         for (p, e) in &self.entries {
             match listed.get(p) {
                 None => problems.push(format!("missing {}", String::from_utf8_lossy(p))),
-                Some(&ino) if ino != e.ino => problems.push(format!("{} listed as inode {ino}, image has {}", String::from_utf8_lossy(p), e.ino)),
+                Some(&ino) if ino != e.ino => problems.push(format!(
+                    "{} listed as inode {ino}, image has {}",
+                    String::from_utf8_lossy(p),
+                    e.ino
+                )),
                 Some(_) => {}
             }
         }
@@ -149,7 +187,13 @@ impl Manifest {
         } else {
             let n = problems.len();
             problems.truncate(5);
-            Err(Error::check(what, format!("{n} differences from the image, e.g. {}", problems.join("; "))))
+            Err(Error::check(
+                what,
+                format!(
+                    "{n} differences from the image, e.g. {}",
+                    problems.join("; ")
+                ),
+            ))
         }
     }
 
@@ -162,7 +206,11 @@ impl Manifest {
             let shown = String::from_utf8_lossy(p);
             match restored.entries.get(p) {
                 None => problems.push(format!("missing {shown}")),
-                Some(r) if r.kind != e.kind => problems.push(format!("{shown} differs ({:?} vs {:?})", short(&r.kind), short(&e.kind))),
+                Some(r) if r.kind != e.kind => problems.push(format!(
+                    "{shown} differs ({:?} vs {:?})",
+                    short(&r.kind),
+                    short(&e.kind)
+                )),
                 Some(r) => {
                     if matches!(e.kind, Kind::File { .. }) {
                         let first = *link_map.entry(e.ino).or_insert(r.ino);
@@ -183,7 +231,13 @@ impl Manifest {
         } else {
             let n = problems.len();
             problems.truncate(5);
-            Err(Error::check(what, format!("{n} differences from the image, e.g. {}", problems.join("; "))))
+            Err(Error::check(
+                what,
+                format!(
+                    "{n} differences from the image, e.g. {}",
+                    problems.join("; ")
+                ),
+            ))
         }
     }
 }
@@ -230,7 +284,9 @@ fn hash_disk_file(path: &Path) -> Result<u64, Error> {
     let mut f = File::open(path).ctx(|| format!("opening {}", path.display()))?;
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = f.read(&mut buf).ctx(|| format!("reading {}", path.display()))?;
+        let n = f
+            .read(&mut buf)
+            .ctx(|| format!("reading {}", path.display()))?;
         if n == 0 {
             break;
         }

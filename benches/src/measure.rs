@@ -22,6 +22,8 @@ pub struct Invocation {
     pub cwd: Option<PathBuf>,
     /// `None` discards standard output.
     pub stdout_to: Option<PathBuf>,
+    /// Keep standard error in this file (otherwise a scratch file).
+    pub stderr_to: Option<PathBuf>,
     /// Extra environment variables.
     pub env: Vec<(String, String)>,
 }
@@ -37,6 +39,7 @@ impl Invocation {
             args: args.into_iter().map(Into::into).collect(),
             cwd: None,
             stdout_to: None,
+            stderr_to: None,
             env: Vec::new(),
         }
     }
@@ -48,6 +51,11 @@ impl Invocation {
 
     pub fn env(mut self, key: &str, value: &str) -> Invocation {
         self.env.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn stderr_to(mut self, path: &Path) -> Invocation {
+        self.stderr_to = Some(path.to_path_buf());
         self
     }
 
@@ -93,14 +101,23 @@ impl Sample {
 /// Run `inv` to completion with stdin closed, stderr kept in a scratch file
 /// (shown on failure). A non-zero exit or a signal is an error.
 pub fn run(inv: &Invocation) -> Result<Sample, Error> {
-    let mut stderr_file = tempfile::tempfile().ctx(|| "creating a scratch file for stderr".into())?;
+    let mut stderr_file = match &inv.stderr_to {
+        Some(path) => File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .ctx(|| format!("creating {}", path.display()))?,
+        None => tempfile::tempfile().ctx(|| "creating a scratch file for stderr".into())?,
+    };
     let stderr_clone = stderr_file
         .try_clone()
         .ctx(|| "duplicating the stderr scratch file".into())?;
     let stdout = match &inv.stdout_to {
-        Some(path) => Stdio::from(
-            File::create(path).ctx(|| format!("creating {}", path.display()))?,
-        ),
+        Some(path) => {
+            Stdio::from(File::create(path).ctx(|| format!("creating {}", path.display()))?)
+        }
         None => Stdio::null(),
     };
     let mut cmd = Command::new(&inv.program);
@@ -112,8 +129,11 @@ pub fn run(inv: &Invocation) -> Result<Sample, Error> {
         cmd.current_dir(dir);
     }
     cmd.envs(inv.env.iter().map(|(k, v)| (k, v)));
+    reset_peak_rss();
     let start = Instant::now();
-    let child = cmd.spawn().ctx(|| format!("starting `{}`", inv.display()))?;
+    let child = cmd
+        .spawn()
+        .ctx(|| format!("starting `{}`", inv.display()))?;
     let (status, usage) = wait4(child.id()).ctx(|| format!("waiting for `{}`", inv.display()))?;
     let wall = start.elapsed();
     // The child is reaped; dropping `Child` does not wait again.
@@ -155,6 +175,22 @@ pub fn capture(program: &str, args: &[&str]) -> Result<String, Error> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Linux starts a new program's `ru_maxrss` at the *peak* RSS of the
+/// process it was spawned from (exec records the old memory map's high-water
+/// mark). This harness maps whole images while it checks outputs, so
+/// without this every tool would inherit that peak. Writing 5 to
+/// clear_refs resets our high-water mark to the current RSS (Linux >= 4.0);
+/// `rss_floor` shows what remains.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The peak RSS a do-nothing child (`true`) reports when spawned from here:
+/// the floor under every RSS number of this harness.
+pub fn rss_floor_kib() -> Result<u64, Error> {
+    Ok(run(&Invocation::new("true", Vec::<String>::new()))?.max_rss_kib)
+}
+
 fn wait4(pid: u32) -> std::io::Result<(ExitStatus, (Duration, Duration, u64))> {
     let pid = libc::pid_t::try_from(pid).map_err(std::io::Error::other)?;
     let mut status: libc::c_int = 0;
@@ -181,7 +217,11 @@ fn wait4(pid: u32) -> std::io::Result<(ExitStatus, (Duration, Duration, u64))> {
     };
     Ok((
         ExitStatus::from_raw(status),
-        (tv(usage.ru_utime), tv(usage.ru_stime), usage.ru_maxrss.max(0) as u64),
+        (
+            tv(usage.ru_utime),
+            tv(usage.ru_stime),
+            usage.ru_maxrss.max(0) as u64,
+        ),
     ))
 }
 

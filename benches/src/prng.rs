@@ -76,4 +76,3 @@ impl Prng {
         rest.copy_from_slice(&last[..rest.len()]);
     }
 }
-

@@ -21,7 +21,9 @@ pub fn section(title: &str, comparisons: &[Comparison]) -> String {
     for c in comparisons {
         ratio_rows(&mut s, c);
     }
-    s.push_str("\nRatios are ours / reference (below 1 means ours is faster, smaller or leaner).\n\n");
+    s.push_str(
+        "\nRatios are ours / reference (below 1 means ours is faster, smaller or leaner).\n\n",
+    );
     s.push_str("Commands:\n\n");
     for c in comparisons {
         for side in [&c.reference, &c.ours] {
@@ -42,7 +44,7 @@ fn raw_row(s: &mut String, case: &str, side: &Side) {
                 .unwrap_or_else(|| "-".into());
             let _ = writeln!(
                 s,
-                "| {case} | {} | {:.2} [{}] | {:.2} | {:.0} | {out} |",
+                "| {case} | {} | {:.2} [{}] | {:.2} | {:.1} | {out} |",
                 side.tool,
                 st.wall(),
                 runs.join(", "),
@@ -51,7 +53,12 @@ fn raw_row(s: &mut String, case: &str, side: &Side) {
             );
         }
         Outcome::NotRun(why) => {
-            let _ = writeln!(s, "| {case} | {} | not run: {} | | | |", side.tool, one_line(why));
+            let _ = writeln!(
+                s,
+                "| {case} | {} | not run: {} | | | |",
+                side.tool,
+                one_line(why)
+            );
         }
     }
 }
@@ -85,13 +92,25 @@ fn ratio_rows(s: &mut String, c: &Comparison) {
         o.wall() / r.wall(),
         o.cpu() / r.cpu(),
         o.rss_mib() / r.rss_mib(),
-        if targets.is_empty() { "-".into() } else { targets.join("; ") },
-        if met.is_empty() { "-".into() } else { met.join("; ") },
+        if targets.is_empty() {
+            "-".into()
+        } else {
+            targets.join("; ")
+        },
+        if met.is_empty() {
+            "-".into()
+        } else {
+            met.join("; ")
+        },
     );
 }
 
 pub fn one_line(text: &str) -> String {
-    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "/");
+    let flat: String = text
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace('|', "/");
     if flat.len() > 300 {
         let mut cut = 300;
         while !flat.is_char_boundary(cut) {

@@ -26,21 +26,34 @@ pub fn run(settings: &Settings, image: &Path) -> Result<Vec<Comparison>, Error> 
     require_root("restore targets are loop-mounted ext4 and tmpfs filesystems")?;
     eprintln!("[restore] reading the image's tree and contents for the checks");
     let manifest = Manifest::of_image(image, true)?;
-    let image_mb = std::fs::metadata(image).ctx(|| format!("stat {}", image.display()))?.len() >> 20;
+    let image_mb = std::fs::metadata(image)
+        .ctx(|| format!("stat {}", image.display()))?
+        .len()
+        >> 20;
     let scratch = tempfile::Builder::new()
         .prefix("bench-restore-")
         .tempdir_in(&settings.scratch)
-        .ctx(|| format!("creating a scratch directory in {}", settings.scratch.display()))?;
+        .ctx(|| {
+            format!(
+                "creating a scratch directory in {}",
+                settings.scratch.display()
+            )
+        })?;
     let dir = scratch.path();
 
     // One dump by the reference tool, checked before anything is timed.
     let dumpfile = dir.join("ref.dump");
     {
         let dev = LoopDevice::attach_read_only(image)?;
-        measure::run_quiet(&Invocation::new(&settings.dump, ["-0".into(), "-f".into(), show(&dumpfile), show(&dev.path)]))?;
+        measure::run_quiet(&Invocation::new(
+            &settings.dump,
+            ["-0".into(), "-f".into(), show(&dumpfile), show(&dev.path)],
+        ))?;
     }
     let listing = dir.join("listing.txt");
-    measure::run_quiet(&Invocation::new(&settings.restore, ["-tf".into(), show(&dumpfile)]).stdout_to(&listing))?;
+    measure::run_quiet(
+        &Invocation::new(&settings.restore, ["-tf".into(), show(&dumpfile)]).stdout_to(&listing),
+    )?;
     let entries = manifest.check_listing(
         "restore -tf of the reference dump",
         &std::fs::read(&listing).ctx(|| format!("reading {}", listing.display()))?,
@@ -48,26 +61,63 @@ pub fn run(settings: &Settings, image: &Path) -> Result<Vec<Comparison>, Error> 
     eprintln!("[restore] reference dump lists {entries} entries, as the image has");
 
     let mut out = Vec::new();
-    for (name, target) in [("-r into ext4", Place::Ext4), ("-r into tmpfs", Place::Tmpfs)] {
+    for (name, target) in [
+        ("-r into ext4", Place::Ext4),
+        ("-r into tmpfs", Place::Tmpfs),
+    ] {
         out.push(compare(
             name,
-            restore_case("restore 0.4b47", &settings.restore, &dumpfile, target, dir, image_mb, &manifest),
-            restore_case("rrestore", &settings.rrestore, &dumpfile, target, dir, image_mb, &manifest),
+            restore_case(
+                "restore 0.4b47",
+                &settings.restore,
+                &dumpfile,
+                target,
+                dir,
+                image_mb,
+                &manifest,
+            ),
+            restore_case(
+                "rrestore",
+                &settings.rrestore,
+                &dumpfile,
+                target,
+                dir,
+                image_mb,
+                &manifest,
+            ),
             settings.runs,
             vec![
                 Target::new("wall <= 0.6x restore", |o, r| o.wall() <= 0.6 * r.wall()),
-                Target::new(format!("rrestore peak RSS < {RSS_LIMIT_MIB:.0} MiB"), |o, _| o.rss_mib() < RSS_LIMIT_MIB),
+                Target::new(
+                    format!("rrestore peak RSS < {RSS_LIMIT_MIB:.0} MiB"),
+                    |o, _| o.rss_mib() < RSS_LIMIT_MIB,
+                ),
             ],
         )?);
     }
     out.push(compare(
         "-t (list)",
-        list_case("restore 0.4b47", &settings.restore, &dumpfile, &listing, &manifest),
-        list_case("rrestore", &settings.rrestore, &dumpfile, &listing, &manifest),
+        list_case(
+            "restore 0.4b47",
+            &settings.restore,
+            &dumpfile,
+            &listing,
+            &manifest,
+        ),
+        list_case(
+            "rrestore",
+            &settings.rrestore,
+            &dumpfile,
+            &listing,
+            &manifest,
+        ),
         settings.runs,
         vec![
             Target::new("wall <= 1.0x restore", |o, r| o.wall() <= r.wall()),
-            Target::new(format!("rrestore peak RSS < {RSS_LIMIT_MIB:.0} MiB"), |o, _| o.rss_mib() < RSS_LIMIT_MIB),
+            Target::new(
+                format!("rrestore peak RSS < {RSS_LIMIT_MIB:.0} MiB"),
+                |o, _| o.rss_mib() < RSS_LIMIT_MIB,
+            ),
         ],
     )?);
     Ok(out)
@@ -96,12 +146,21 @@ fn restore_case<'a>(
         };
         let sample = measure::run(&inv.clone().in_dir(&mount.dir))?;
         let restored = Manifest::of_dir(&mount.dir, LEFT_BY_RESTORE)?;
-        manifest.check_restored(&format!("tree restored by {tool_name} into a {kind}"), &restored)?;
+        manifest.check_restored(
+            &format!("tree restored by {tool_name} into a {kind}"),
+            &restored,
+        )?;
         Ok(Measured::new(sample, None))
     })
 }
 
-fn list_case<'a>(tool: &str, program: &Path, dumpfile: &Path, listing: &Path, manifest: &'a Manifest) -> Case<'a> {
+fn list_case<'a>(
+    tool: &str,
+    program: &Path,
+    dumpfile: &Path,
+    listing: &Path,
+    manifest: &'a Manifest,
+) -> Case<'a> {
     let inv = Invocation::new(program, ["-tf".into(), show(dumpfile)]).stdout_to(listing);
     let listing = listing.to_path_buf();
     let tool_name = tool.to_string();

@@ -45,7 +45,10 @@ pub fn scan_once(image: &Path) -> Result<ScanResult, Error> {
     if inodes.len() as u64 != expected {
         return Err(Error::check(
             format!("fsimage scan of {}", image.display()),
-            format!("{} allocated inodes found, superblock says {expected}", inodes.len()),
+            format!(
+                "{} allocated inodes found, superblock says {expected}",
+                inodes.len()
+            ),
         ));
     }
 
@@ -55,7 +58,10 @@ pub fn scan_once(image: &Path) -> Result<ScanResult, Error> {
     let (mut data_bytes, mut checksum) = (0u64, 0u64);
     for inode in &inodes {
         if inode.links == 0
-            || !matches!(inode.file_type(), FileType::Regular | FileType::Directory | FileType::Symlink)
+            || !matches!(
+                inode.file_type(),
+                FileType::Regular | FileType::Directory | FileType::Symlink
+            )
         {
             continue;
         }
@@ -73,10 +79,11 @@ pub fn scan_once(image: &Path) -> Result<ScanResult, Error> {
                     kind: RunKind::Data,
                 };
                 let bytes = (blocks * bs) as usize;
-                fs.read_file_blocks(inode, &part, &mut buf[..bytes]).map_err(|e| Error::fs(image, e))?;
-                checksum = buf[..bytes]
-                    .chunks_exact(8)
-                    .fold(checksum, |acc, w| acc.wrapping_add(u64::from_le_bytes(w.try_into().unwrap_or([0; 8]))));
+                fs.read_file_blocks(inode, &part, &mut buf[..bytes])
+                    .map_err(|e| Error::fs(image, e))?;
+                checksum = buf[..bytes].chunks_exact(8).fold(checksum, |acc, w| {
+                    acc.wrapping_add(u64::from_le_bytes(w.try_into().unwrap_or([0; 8])))
+                });
                 data_bytes += bytes as u64;
                 done += blocks;
             }
@@ -115,11 +122,18 @@ impl ScanResult {
 }
 
 pub fn run(settings: &Settings, image: &Path) -> Result<Vec<Comparison>, Error> {
-    let image_bytes = std::fs::metadata(image).ctx(|| format!("stat {}", image.display()))?.len();
+    let image_bytes = std::fs::metadata(image)
+        .ctx(|| format!("stat {}", image.display()))?
+        .len();
     let scratch = tempfile::Builder::new()
         .prefix("bench-scan-")
         .tempdir_in(&settings.scratch)
-        .ctx(|| format!("creating a scratch directory in {}", settings.scratch.display()))?;
+        .ctx(|| {
+            format!(
+                "creating a scratch directory in {}",
+                settings.scratch.display()
+            )
+        })?;
     let result_file = scratch.path().join("scan.txt");
     let exe = std::env::current_exe().ctx(|| "finding this program's path".into())?;
 
@@ -127,21 +141,29 @@ pub fn run(settings: &Settings, image: &Path) -> Result<Vec<Comparison>, Error> 
     let cat_case = Case::new("cat", format!("{} > /dev/null", cat.display()), move || {
         let sample = measure::run(&cat)?;
         let mut m = Measured::new(sample, None);
-        m.extra.push(("MiB/s", image_bytes as f64 / 1_048_576.0 / sample.wall.as_secs_f64()));
+        m.extra.push((
+            "MiB/s",
+            image_bytes as f64 / 1_048_576.0 / sample.wall.as_secs_f64(),
+        ));
         Ok(m)
     });
 
-    let worker = Invocation::new(exe, ["scan-once".into(), "--image".into(), show(image)]).stdout_to(&result_file);
+    let worker = Invocation::new(exe, ["scan-once".into(), "--image".into(), show(image)])
+        .stdout_to(&result_file);
     let mut first: Option<(u64, u64, u64)> = None;
     let scan_case = Case::new("fsimage walk", worker.display(), move || {
         let sample = measure::run(&worker)?;
-        let text = std::fs::read_to_string(&result_file).ctx(|| format!("reading {}", result_file.display()))?;
+        let text = std::fs::read_to_string(&result_file)
+            .ctx(|| format!("reading {}", result_file.display()))?;
         let r = ScanResult::parse(text.trim())
             .ok_or_else(|| Error::check("scan-once output", format!("unparsable: {text:?}")))?;
         // Every walk must read the same inodes and the same bytes.
         let key = (r.inodes, r.data_bytes, r.checksum);
         if *first.get_or_insert(key) != key {
-            return Err(Error::check("fsimage walk", "two walks of the same image read different data"));
+            return Err(Error::check(
+                "fsimage walk",
+                "two walks of the same image read different data",
+            ));
         }
         if r.data_bytes == 0 {
             return Err(Error::check("fsimage walk", "no file data read"));
@@ -149,8 +171,10 @@ pub fn run(settings: &Settings, image: &Path) -> Result<Vec<Comparison>, Error> 
         let mut m = Measured::new(sample, None);
         m.extra.push(("inodes", r.inodes as f64));
         m.extra.push(("inodes/s", r.inodes as f64 / r.inode_secs));
-        m.extra.push(("data MiB", r.data_bytes as f64 / 1_048_576.0));
-        m.extra.push(("MiB/s", r.data_bytes as f64 / 1_048_576.0 / r.data_secs));
+        m.extra
+            .push(("data MiB", r.data_bytes as f64 / 1_048_576.0));
+        m.extra
+            .push(("MiB/s", r.data_bytes as f64 / 1_048_576.0 / r.data_secs));
         Ok(m)
     });
     Ok(vec![compare(
@@ -159,17 +183,21 @@ pub fn run(settings: &Settings, image: &Path) -> Result<Vec<Comparison>, Error> 
         scan_case,
         settings.runs,
         vec![
-            Target::new("data MiB/s >= 0.5x cat MiB/s", |o, r| {
-                matches!((o.extra("MiB/s"), r.extra("MiB/s")), (Some(a), Some(b)) if a >= 0.5 * b)
+            Target::new(
+                "data MiB/s >= 0.5x cat MiB/s",
+                |o, r| matches!((o.extra("MiB/s"), r.extra("MiB/s")), (Some(a), Some(b)) if a >= 0.5 * b),
+            ),
+            Target::new(format!("walk peak RSS < {RSS_LIMIT_MIB:.0} MiB"), |o, _| {
+                o.rss_mib() < RSS_LIMIT_MIB
             }),
-            Target::new(format!("walk peak RSS < {RSS_LIMIT_MIB:.0} MiB"), |o, _| o.rss_mib() < RSS_LIMIT_MIB),
         ],
     )?])
 }
 
 /// The scan section's own table: rates rather than times.
 pub fn rates_table(c: &Comparison, image_bytes: u64) -> String {
-    let mut s = String::from("| measure | fsimage walk | cat | ratio walk / cat |\n|---|---|---|---|\n");
+    let mut s =
+        String::from("| measure | fsimage walk | cat | ratio walk / cat |\n|---|---|---|---|\n");
     let (Some(o), Some(r)) = (c.ours.stats(), c.reference.stats()) else {
         s.push_str("| (not measured) | | | |\n");
         return s;

@@ -27,9 +27,14 @@ impl LoopDevice {
         let dev = capture("losetup", &["-f", "--show", "-r", &image])?;
         let dev = dev.trim();
         if !dev.starts_with("/dev/") {
-            return Err(Error::check("losetup", format!("unexpected output {dev:?}")));
+            return Err(Error::check(
+                "losetup",
+                format!("unexpected output {dev:?}"),
+            ));
         }
-        Ok(LoopDevice { path: PathBuf::from(dev) })
+        Ok(LoopDevice {
+            path: PathBuf::from(dev),
+        })
     }
 }
 
@@ -75,7 +80,10 @@ impl Mount {
         ))?;
         let dir = mount_dir(scratch, "ext4")?;
         let src = img.path().display().to_string();
-        measure::run_quiet(&Invocation::new("mount", ["-o", "loop", &src, &dir.display().to_string()]))?;
+        measure::run_quiet(&Invocation::new(
+            "mount",
+            ["-o", "loop", &src, &dir.display().to_string()],
+        ))?;
         Ok(Mount {
             dir,
             _backing: Some(img),
@@ -96,7 +104,10 @@ impl Mount {
                 dir.display().to_string(),
             ],
         ))?;
-        Ok(Mount { dir, _backing: None })
+        Ok(Mount {
+            dir,
+            _backing: None,
+        })
     }
 }
 
