@@ -46,9 +46,10 @@ pub fn extract_selection(
         unlink_first: opts.unlink_first,
         by_name: opts.by_name,
         set_root_attrs: set_root_modes,
-        // Directories that were there before keep their attributes, as
-        // with -x; `setmodes` forces them.
-        force_dir_attrs: false,
+        // restore's setdirmodes sets every directory on the extraction
+        // list, existing or not: a directory made by an earlier `extract`
+        // and filled by this one gets its dumped times back.
+        force_dir_attrs: true,
     };
     let (existed, mut problems) =
         extract::make_directories(catalog, selection, &mut dirs, &xopts, ui);
