@@ -34,6 +34,10 @@ use crate::report::Reporter;
 /// they do not fit one.
 const RESTORE_XATTR_LIMIT: usize = REFERENCE_MAX_BLOB;
 
+/// c_extattributes of a record holding one attribute too large for the
+/// reference restore (same blob format as EXT_XATTR). See docs/FORMAT.md.
+pub const EXT_XATTR_OVERSIZE: i32 = 4;
+
 /// One element of the tape stream, in order.
 #[derive(Debug)]
 pub enum Piece {
@@ -100,11 +104,6 @@ pub fn glibc_dev(major: u32, minor: u32) -> u32 {
     (minor & 0xff) | ((major & 0xfff) << 8) | ((minor & !0xff) << 12)
 }
 
-/// The kernel's new_encode_dev() (what ext4 stores for large numbers).
-pub fn kernel_new_dev(major: u32, minor: u32) -> u32 {
-    (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12)
-}
-
 /// di_flags as dump copies them (restore -C compares them with what
 /// FS_IOC_GETFLAGS says), except for symlinks: the flags of a symlink
 /// cannot be read or set through the kernel, so the reference restore -C
@@ -127,11 +126,11 @@ pub fn inode_header(template: &Header, inode: &Inode, size: u64) -> Header {
     let mut ib = [0u32; 3];
     ib.copy_from_slice(&inode.block[12..]);
     if let Some((major, minor)) = inode.rdev {
-        // di_rdev is di_db[0] for the reference restore.
-        db = [0; 12];
-        ib = [0; 3];
+        // di_rdev is di_db[0] for the reference restore, which passes it to
+        // mknod(2). ext2 stores large numbers in i_block[1] with i_block[0]
+        // zero; dump copies that and loses them. The glibc encoding equals
+        // the old one for small numbers, so those stay as dump writes them.
         db[0] = glibc_dev(major, minor);
-        db[1] = kernel_new_dev(major, minor);
     }
     // i_blocks as dump copies it: the low 32 bits of the on-disk field.
     let blocks_lo = inode
@@ -175,10 +174,12 @@ fn set_all_present(h: &mut Header, count: usize) {
     h.addr[..count].fill(1);
 }
 
-/// Headers and data for content held in memory (directories, symlink
-/// targets, inline data): TS_INODE then TS_ADDR headers of up to 512
-/// blocks, every block present.
-fn literal_pieces(first: Header, data: Vec<u8>, out: &mut Vec<Piece>) {
+/// Headers and data for content held in memory (directories, fast symlink
+/// targets, inline data): a TS_INODE header then TS_ADDR headers, each for
+/// up to `per_header` blocks, every block present. dump writes directories
+/// with one block per header (dumpdirino()); rdump does the same so that
+/// its streams have dump's layout.
+fn literal_pieces(first: Header, data: Vec<u8>, per_header: usize, out: &mut Vec<Piece>) {
     let blocks = data.len().div_ceil(TP_BSIZE);
     if blocks == 0 {
         out.push(Piece::Header(Box::new(first)));
@@ -188,7 +189,7 @@ fn literal_pieces(first: Header, data: Vec<u8>, out: &mut Vec<Piece>) {
     let mut data = data;
     let mut done = 0;
     while done < blocks {
-        let n = (blocks - done).min(TP_NINDIR);
+        let n = (blocks - done).min(per_header.clamp(1, TP_NINDIR));
         let mut h = header.clone();
         set_all_present(&mut h, n);
         out.push(Piece::Header(Box::new(h)));
@@ -221,6 +222,16 @@ pub struct Group {
     pub reads: Vec<Extent>,
 }
 
+/// Filesystem blocks described by one header. dump collects a file's block
+/// numbers in batches of NINDIR (block_size / 4) and writes each batch with
+/// blksout(), which starts a new header every 512 tape blocks: so 256
+/// blocks per header on 1 KiB-block filesystems, 512 tape blocks' worth on
+/// the others.
+pub fn blocks_per_header(block_size: u64) -> u64 {
+    let tb_per_fsb = (block_size / TP_BSIZE as u64).max(1);
+    (TP_NINDIR as u64 / tb_per_fsb).min(block_size / 4).max(1)
+}
+
 /// Splits a file's block map into header groups like dump's blksout():
 /// the file is `ceil(size / block_size)` filesystem blocks, each worth
 /// `block_size / 1024` tape blocks, 512 tape blocks per header; holes and
@@ -243,7 +254,7 @@ impl<'r> Groups<'r> {
             run: 0,
             pos: 0,
             total: size.div_ceil(block_size),
-            per_group: (TP_NINDIR as u64 / tb_per_fsb).max(1),
+            per_group: blocks_per_header(block_size),
             tb_per_fsb: tb_per_fsb as usize,
             first: true,
         }
@@ -378,7 +389,7 @@ pub fn whole_inode(ctx: &Context<'_>, inode: &Inode) -> Result<Vec<Piece>, DumpE
             }
             let data = directory_data(ctx, inode)?;
             let h = inode_header(&ctx.template, inode, data.len() as u64);
-            literal_pieces(h.clone(), data, &mut out);
+            literal_pieces(h.clone(), data, 1, &mut out);
             h
         }
         FileType::Regular if inode.has_inline_data() => {
@@ -390,7 +401,7 @@ pub fn whole_inode(ctx: &Context<'_>, inode: &Inode) -> Result<Vec<Piece>, DumpE
                 .unwrap_or_default();
             data.resize(inode.size as usize, 0);
             let h = inode_header(&ctx.template, inode, data.len() as u64);
-            literal_pieces(h.clone(), data, &mut out);
+            literal_pieces(h.clone(), data, TP_NINDIR, &mut out);
             h
         }
         FileType::Regular => {
@@ -400,26 +411,33 @@ pub fn whole_inode(ctx: &Context<'_>, inode: &Inode) -> Result<Vec<Piece>, DumpE
                 out.push(Piece::Header(Box::new(h.clone())));
             } else {
                 let runs = ctx.fs.data_runs(inode).map_err(fs_err)?;
-                for g in Groups::new(&runs, inode.size, ctx.block_size()) {
-                    out.push(Piece::Header(Box::new(group_header(&h, &g))));
-                    let data = read_group(ctx, ino, &g.reads);
-                    if !data.is_empty() {
-                        out.push(Piece::Data(data));
-                    }
-                }
+                mapped_pieces(ctx, inode, &h, &runs, &mut out);
             }
             h
         }
         FileType::Symlink => {
             verbose_regular(ctx, ino, &mut out);
-            let target = if inode.size == 0 {
+            let runs = if inode.size == 0 {
                 Vec::new()
             } else {
-                ctx.fs.symlink_target(inode).map_err(fs_err)?
+                ctx.fs.data_runs(inode).map_err(fs_err)?
             };
-            let h = inode_header(&ctx.template, inode, target.len() as u64);
-            literal_pieces(h.clone(), target, &mut out);
-            h
+            if runs.is_empty() {
+                // Fast (or inline) symlink: the target in one block, as dump does.
+                let target = if inode.size == 0 {
+                    Vec::new()
+                } else {
+                    ctx.fs.symlink_target(inode).map_err(fs_err)?
+                };
+                let h = inode_header(&ctx.template, inode, target.len() as u64);
+                literal_pieces(h.clone(), target, TP_NINDIR, &mut out);
+                h
+            } else {
+                // Slow symlink: its blocks, like a regular file's.
+                let h = file_header(ctx, inode);
+                mapped_pieces(ctx, inode, &h, &runs, &mut out);
+                h
+            }
         }
         FileType::CharDevice | FileType::BlockDevice | FileType::Fifo | FileType::Socket => {
             verbose_regular(ctx, ino, &mut out);
@@ -439,6 +457,17 @@ pub fn whole_inode(ctx: &Context<'_>, inode: &Inode) -> Result<Vec<Piece>, DumpE
     Ok(out)
 }
 
+/// Headers and data of content mapped by `runs` (regular files, slow symlinks).
+fn mapped_pieces(ctx: &Context<'_>, inode: &Inode, h: &Header, runs: &[Run], out: &mut Vec<Piece>) {
+    for g in Groups::new(runs, inode.size, ctx.block_size()) {
+        out.push(Piece::Header(Box::new(group_header(h, &g))));
+        let data = read_group(ctx, inode.ino, &g.reads);
+        if !data.is_empty() {
+            out.push(Piece::Data(data));
+        }
+    }
+}
+
 fn verbose_regular(ctx: &Context<'_>, ino: u32, out: &mut Vec<Piece>) {
     if ctx.verbose {
         out.push(Piece::Note(format!("dumping regular inode {ino}")));
@@ -450,9 +479,7 @@ fn verbose_regular(ctx: &Context<'_>, ino: u32, out: &mut Vec<Piece>) {
 pub fn is_big_file(inode: &Inode, block_size: u64) -> bool {
     inode.file_type() == FileType::Regular
         && !inode.has_inline_data()
-        && inode.size > (TP_NINDIR * TP_BSIZE) as u64
-        && inode.size.div_ceil(block_size) * (block_size / TP_BSIZE as u64).max(1)
-            > TP_NINDIR as u64
+        && inode.size.div_ceil(block_size) > blocks_per_header(block_size)
 }
 
 /// A directory in dump's BSD format.
@@ -531,11 +558,11 @@ pub fn xattr_pieces(ctx: &Context<'_>, inode: &Inode, file_header: &Header) -> V
     if ctx.verbose {
         out.push(Piece::Note(format!("dumping EA in inode #{ino}")));
     }
-    for blob in split_blobs(ctx, ino, &tape_attrs) {
+    for (blob, kind) in split_blobs(ctx, ino, &tape_attrs) {
         let mut h = file_header.clone();
         h.c_type = RecordType::Inode as i32;
         h.flags |= hflags::DR_EXTATTRIBUTES;
-        h.extattributes = ext_kind::EXT_XATTR;
+        h.extattributes = kind;
         h.inode.size = blob.len() as u64;
         set_all_present(&mut h, blob.len().div_ceil(TP_BSIZE));
         out.push(Piece::Header(Box::new(h)));
@@ -544,11 +571,13 @@ pub fn xattr_pieces(ctx: &Context<'_>, inode: &Inode, file_header: &Header) -> V
     out
 }
 
-/// Encodes attributes into as few blobs as possible, each within the
-/// reference restore's limit. A single attribute too big for the limit
-/// gets a blob of its own (rrestore reads it; the reference restore
-/// reports it and skips it).
-fn split_blobs(ctx: &Context<'_>, ino: u32, attrs: &[TapeXattr]) -> Vec<Vec<u8>> {
+/// Encodes attributes into as few EXT_XATTR blobs as possible, each within
+/// the reference restore's limit. An attribute too big to fit that limit
+/// on its own goes into a record of kind [`EXT_XATTR_OVERSIZE`]: the
+/// reference restore mishandles oversized EXT_XATTR records (it skips the
+/// record, then the next file as well), but skips records of an unknown
+/// kind cleanly; rrestore reads both kinds.
+fn split_blobs(ctx: &Context<'_>, ino: u32, attrs: &[TapeXattr]) -> Vec<(Vec<u8>, i32)> {
     let encode = |set: &[TapeXattr]| match encode_xattr_blob(set) {
         Ok(b) => Some(b),
         Err(e) => {
@@ -560,7 +589,7 @@ fn split_blobs(ctx: &Context<'_>, ino: u32, attrs: &[TapeXattr]) -> Vec<Vec<u8>>
     };
     if let Some(all) = encode(attrs) {
         if all.len() <= RESTORE_XATTR_LIMIT {
-            return vec![all];
+            return vec![(all, ext_kind::EXT_XATTR)];
         }
     }
     let mut blobs = Vec::new();
@@ -581,12 +610,14 @@ fn split_blobs(ctx: &Context<'_>, ino: u32, attrs: &[TapeXattr]) -> Vec<Vec<u8>>
         if let Some(b) = best {
             if b.len() > RESTORE_XATTR_LIMIT {
                 ctx.reporter.msg(format_args!(
-                    "inode {ino}: extended attribute {} makes a {}-byte EA record; the reference restore skips records over {RESTORE_XATTR_LIMIT} bytes",
+                    "inode {ino}: extended attribute {} needs a {}-byte record, more than the reference restore reads ({RESTORE_XATTR_LIMIT}); only rrestore restores it",
                     String::from_utf8_lossy(&attrs[start].name),
                     b.len()
                 ));
+                blobs.push((b, EXT_XATTR_OVERSIZE));
+            } else {
+                blobs.push((b, ext_kind::EXT_XATTR));
             }
-            blobs.push(b);
         }
         start = end;
     }
@@ -604,6 +635,11 @@ mod tests {
             len,
             kind,
         }
+    }
+
+    /// The kernel's new_encode_dev() (what ext4 stores for large numbers).
+    fn kernel_new_dev(major: u32, minor: u32) -> u32 {
+        (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12)
     }
 
     #[test]
@@ -651,6 +687,19 @@ mod tests {
         );
         assert!(groups[1].addr[(200 - 128) * 4]);
         assert!(groups[2].reads.is_empty(), "unwritten extents are holes");
+    }
+
+    #[test]
+    fn headers_like_dump() {
+        assert_eq!(blocks_per_header(1024), 256);
+        assert_eq!(blocks_per_header(2048), 256);
+        assert_eq!(blocks_per_header(4096), 128);
+        assert_eq!(blocks_per_header(65536), 8);
+        let runs = vec![run(0, 100, 600, RunKind::Data)];
+        let sizes: Vec<usize> = Groups::new(&runs, 600 * 1024, 1024)
+            .map(|g| g.addr.len())
+            .collect();
+        assert_eq!(sizes, vec![256, 256, 88]);
     }
 
     #[test]
