@@ -104,8 +104,11 @@ fn comparable(h: &Header) -> String {
     )
 }
 
-/// Directory records per directory inode: (ino, reclen, type, name).
-fn directories(records: &[common::RawRecord]) -> Vec<(u32, Vec<(u32, u16, u8, Vec<u8>)>)> {
+/// A directory record as on tape: (ino, reclen, type, name).
+type Direct = (u32, u16, u8, Vec<u8>);
+
+/// Directory records per directory inode.
+fn directories(records: &[common::RawRecord]) -> Vec<(u32, Vec<Direct>)> {
     let mut out: Vec<(u32, Vec<u8>, usize)> = Vec::new();
     for r in records {
         let h = &r.header;
