@@ -1,0 +1,292 @@
+//! The command line, the man page, and how rdump fails: refused levels and
+//! features, unusable arguments, a full disk, a closed pipe.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::{build_image, dump_to, rdump, rdump_bin, require_root, run, tool, ImageSpec, Mount};
+
+fn os(s: &str) -> &OsStr {
+    OsStr::new(s)
+}
+
+fn stderr_of(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A small image made by mke2fs -d from a few files (no mount needed).
+fn small_image(dir: &Path, extra_mkfs: &[&str]) -> std::path::PathBuf {
+    let src = dir.join("tree");
+    std::fs::create_dir_all(src.join("d")).unwrap();
+    std::fs::write(src.join("a"), b"alpha\n").unwrap();
+    std::fs::write(src.join("d/b"), vec![7u8; 70_000]).unwrap();
+    let image = dir.join("small.img");
+    run(Command::new(tool("mke2fs"))
+        .args(["-q", "-F", "-t", "ext4"])
+        .args(extra_mkfs)
+        .arg("-d")
+        .arg(&src)
+        .arg(&image)
+        .arg("8M"));
+    image
+}
+
+#[test]
+fn help_and_man_page_describe_every_option() {
+    let o = rdump(&[os("--help")], &[]);
+    assert!(o.status.success());
+    let help = String::from_utf8_lossy(&o.stdout);
+    let man = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("rdump.8"))
+        .expect("dump/rdump.8 exists");
+    for opt in [
+        "-b",
+        "-f",
+        "-j",
+        "-z",
+        "--zstd",
+        "-L",
+        "-q",
+        "-S",
+        "-T",
+        "-v",
+        "--threads",
+        "--help",
+    ] {
+        assert!(help.contains(opt), "--help does not mention {opt}");
+        let roff = opt.replace('-', "\\-");
+        assert!(
+            man.contains(&roff) || man.contains(opt),
+            "rdump.8 does not mention {opt}"
+        );
+    }
+    assert!(man.contains("SOURCE_DATE_EPOCH") && help.contains("SOURCE_DATE_EPOCH"));
+    let v = rdump(&[os("--version")], &[]);
+    assert!(String::from_utf8_lossy(&v.stdout).starts_with("rdump "));
+}
+
+#[test]
+fn usage_errors_exit_1() {
+    for args in [
+        vec!["-x", "fs"],
+        vec!["-0"],
+        vec!["-b", "2048", "fs"],
+        vec!["-z0", "fs"],
+    ] {
+        let a: Vec<&OsStr> = args.iter().map(|s| os(s)).collect();
+        let o = rdump(&a, &[]);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr_of(&o));
+        assert!(stderr_of(&o).starts_with("rdump: "), "{args:?}");
+    }
+}
+
+#[test]
+fn key_letter_form_equals_getopt_form() {
+    let work = tempfile::tempdir().unwrap();
+    let image = small_image(work.path(), &[]);
+    let a = work.path().join("a.dump");
+    dump_to(&image, &a, &["-b", "64"]);
+    // rdump 0bf 64 FILE IMAGE
+    let b = work.path().join("b.dump");
+    let o = rdump(
+        &[os("0bf"), os("64"), b.as_os_str(), image.as_os_str()],
+        &[("SOURCE_DATE_EPOCH", "1700000000")],
+    );
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert!(std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap());
+    // rdump 0f - IMAGE writes to standard output.
+    let o = rdump(
+        &[os("0f"), os("-"), image.as_os_str()],
+        &[("SOURCE_DATE_EPOCH", "1700000000")],
+    );
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let c = work.path().join("c.dump");
+    dump_to(&image, &c, &[]);
+    assert!(
+        o.stdout == std::fs::read(&c).unwrap(),
+        "-f - differs from -f file"
+    );
+    let err = stderr_of(&o);
+    assert!(err.contains("to standard output"), "{err}");
+    assert!(!err.contains("Closing"), "{err}");
+}
+
+#[test]
+fn only_level_0_for_now() {
+    let work = tempfile::tempdir().unwrap();
+    let image = small_image(work.path(), &[]);
+    let out = work.path().join("x.dump");
+    for args in [vec!["-1"], vec!["-T", "Thu Nov 26 11:24:31 2026"]] {
+        let mut a: Vec<&OsStr> = args.iter().map(|s| os(s)).collect();
+        a.extend([os("-f"), out.as_os_str(), image.as_os_str()]);
+        let o = rdump(&a, &[]);
+        let err = stderr_of(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("incremental"), "{err}");
+        assert!(err.contains("The ENTIRE dump is aborted."), "{err}");
+        assert!(!out.exists(), "nothing may be written");
+    }
+}
+
+#[test]
+fn size_estimate_matches_the_dump() {
+    let work = tempfile::tempdir().unwrap();
+    let image = small_image(work.path(), &[]);
+    let o = rdump(&[os("-S"), image.as_os_str()], &[]);
+    assert!(o.status.success());
+    assert!(
+        o.stderr.is_empty(),
+        "-S prints nothing else: {}",
+        stderr_of(&o)
+    );
+    let bytes: u64 = String::from_utf8_lossy(&o.stdout).trim().parse().unwrap();
+    let err = dump_to(&image, &work.path().join("d.dump"), &[]);
+    assert!(
+        err.contains(&format!("estimated {} blocks.", bytes / 1024)),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_features_are_refused_by_name() {
+    let work = tempfile::tempdir().unwrap();
+    let image = small_image(work.path(), &["-O", "encrypt"]);
+    let o = rdump(
+        &[
+            os("-0"),
+            os("-f"),
+            work.path().join("x").as_os_str(),
+            image.as_os_str(),
+        ],
+        &[],
+    );
+    let err = stderr_of(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("encrypt"), "{err}");
+    assert!(err.contains("The ENTIRE dump is aborted."), "{err}");
+}
+
+#[test]
+fn unusable_filesystem_arguments() {
+    let work = tempfile::tempdir().unwrap();
+    let missing = work.path().join("missing.img");
+    let o = rdump(
+        &[os("-0"), os("-f"), os("/dev/null"), missing.as_os_str()],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr_of(&o).contains("missing.img"), "{}", stderr_of(&o));
+    // A directory that is not a mount point.
+    let o = rdump(
+        &[os("-0"), os("-f"), os("/dev/null"), work.path().as_os_str()],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr_of(&o).contains("not a mount point"),
+        "{}",
+        stderr_of(&o)
+    );
+    // Not a filesystem at all.
+    let junk = work.path().join("junk");
+    std::fs::write(&junk, vec![0u8; 1 << 20]).unwrap();
+    let o = rdump(
+        &[os("-0"), os("-f"), os("/dev/null"), junk.as_os_str()],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr_of(&o).contains("superblock"), "{}", stderr_of(&o));
+}
+
+#[test]
+fn mount_point_argument() {
+    require_root();
+    let work = tempfile::tempdir().unwrap();
+    let image = small_image(work.path(), &[]);
+    let m = Mount::new(&image, &work.path().join("mnt"), true);
+    let out = work.path().join("m.dump");
+    let err = dump_to(&m.dir, &out, &[]);
+    let bytes = std::fs::read(&out).unwrap();
+    let (h, _) = dump_format::Header::parse(&bytes[..1024]).unwrap();
+    let canonical = std::fs::canonicalize(&m.dir).unwrap();
+    assert_eq!(h.filesys_str(), canonical.display().to_string());
+    assert!(h.dev_str().starts_with("/dev/loop"), "{}", h.dev_str());
+    assert!(err.contains(&format!("({})", canonical.display())), "{err}");
+}
+
+#[test]
+fn full_disk_ends_the_dump() {
+    let work = tempfile::tempdir().unwrap();
+    let image = small_image(work.path(), &[]);
+    let o = rdump(
+        &[os("-0"), os("-f"), os("/dev/full"), image.as_os_str()],
+        &[],
+    );
+    let err = stderr_of(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(err.contains("The ENTIRE dump is aborted."), "{err}");
+    assert!(!err.contains("DUMP IS DONE"), "{err}");
+}
+
+#[test]
+fn closed_pipe_ends_the_dump() {
+    let work = tempfile::tempdir().unwrap();
+    // Big enough not to fit in a pipe buffer.
+    let src = work.path().join("tree");
+    std::fs::create_dir_all(&src).unwrap();
+    let mut rng = common::Rng::new(5);
+    std::fs::write(src.join("big"), rng.bytes(4 << 20)).unwrap();
+    let image = work.path().join("p.img");
+    run(Command::new(tool("mke2fs"))
+        .args(["-q", "-F", "-t", "ext4", "-d"])
+        .arg(&src)
+        .arg(&image)
+        .arg("16M"));
+    let mut child = Command::new(rdump_bin())
+        .args([os("-0"), os("-f"), os("-"), image.as_os_str()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 100];
+    stdout.read_exact(&mut first).unwrap();
+    drop(stdout);
+    let o = child.wait_with_output().unwrap();
+    let err = stderr_of(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(err.contains("Broken pipe"), "{err}");
+}
+
+#[test]
+fn file_recognises_the_dump() {
+    let work = tempfile::tempdir().unwrap();
+    let image = small_image(work.path(), &[]);
+    for opts in [vec![], vec!["-z9"], vec!["-j"]] {
+        let out = work.path().join("f.dump");
+        dump_to(&image, &out, &opts);
+        let f = run(Command::new(tool("file")).arg(&out));
+        let text = String::from_utf8_lossy(&f.stdout);
+        assert!(text.contains("new-fs dump file"), "{opts:?}: {text}");
+        assert!(text.contains("Level zero"), "{opts:?}: {text}");
+    }
+}
+
+#[test]
+fn verbose_lists_inodes_in_order() {
+    let work = tempfile::tempdir().unwrap();
+    let image = small_image(work.path(), &[]);
+    let err = dump_to(
+        &image,
+        &work.path().join("v.dump"),
+        &["-v", "--threads", "4"],
+    );
+    let dirs = err.find("dumping directory inode 2").expect("root listed");
+    let pass4 = err.find("dumping (Pass IV)").expect("pass IV");
+    let reg = err.find("dumping regular inode").expect("a file listed");
+    assert!(dirs < pass4 && pass4 < reg, "{err}");
+}
