@@ -8,7 +8,7 @@ use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{build_image, dump_to, rdump, rdump_bin, require_root, run, tool, ImageSpec, Mount};
+use common::{dump_to, rdump, rdump_bin, require_root, run, tool, Mount};
 
 fn os(s: &str) -> &OsStr {
     OsStr::new(s)
