@@ -414,3 +414,141 @@ fn write(
     }
     Ok(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Target;
+    use crate::layout::VolumeInfo;
+    use crate::report::{ProgressMode, Reporter};
+    use dump_format::{Item, Segment, TapeReader};
+    use fsimage::Filesystem;
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    /// Reads like the filesystem, but fails on one disk block.
+    struct FailingBlock<'a> {
+        fs: &'a Filesystem,
+        bad_offset: u64,
+    }
+
+    impl content::BlockSource for FailingBlock<'_> {
+        fn read_blocks(&self, offset: u64, buf: &mut [u8]) -> Result<(), fsimage::Error> {
+            if (offset..offset + buf.len() as u64).contains(&self.bad_offset) {
+                return Err(fsimage::Error::Io {
+                    offset: self.bad_offset,
+                    len: buf.len(),
+                    source: std::io::Error::other("injected media error"),
+                });
+            }
+            self.fs.read_at(offset, buf)
+        }
+    }
+
+    fn mke2fs() -> PathBuf {
+        ["/usr/sbin/mke2fs", "/sbin/mke2fs", "/usr/bin/mke2fs"]
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists())
+            .expect("mke2fs (e2fsprogs) is required by this test")
+    }
+
+    fn image_with_file(dir: &Path, contents: &[u8]) -> PathBuf {
+        let tree = dir.join("tree");
+        std::fs::create_dir_all(&tree).unwrap();
+        std::fs::write(tree.join("f"), contents).unwrap();
+        let image = dir.join("img");
+        let st = Command::new(mke2fs())
+            .args(["-q", "-F", "-t", "ext4", "-b", "1024", "-d"])
+            .arg(&tree)
+            .arg(&image)
+            .arg("4M")
+            .status()
+            .unwrap();
+        assert!(st.success(), "mke2fs failed");
+        image
+    }
+
+    /// An unreadable block is reported and dumped as zeros; the rest of the
+    /// file and the dump are intact.
+    #[test]
+    fn unreadable_block_is_zeroed_and_the_dump_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let contents: Vec<u8> = (0..3 * 1024).map(|i| (i % 251) as u8 + 1).collect();
+        let image = image_with_file(dir.path(), &contents);
+        let fs = Filesystem::open(&image).unwrap();
+        let reporter = Reporter::new(ProgressMode::Lines);
+        let plan = crate::plan::plan(&fs, &reporter).unwrap();
+        let ino = fs
+            .read_dir(&fs.inode(2).unwrap())
+            .unwrap()
+            .into_iter()
+            .find(|e| e.name == b"f")
+            .unwrap()
+            .ino;
+        let runs = fs.data_runs(&fs.inode(ino).unwrap()).unwrap();
+        let second = runs
+            .iter()
+            .find(|r| r.logical <= 1 && 1 < r.logical + r.len)
+            .unwrap();
+        let bad_offset = (second.physical + 1 - second.logical) * 1024;
+        let source = FailingBlock {
+            fs: &fs,
+            bad_offset,
+        };
+        let volume = VolumeInfo {
+            date: 1_700_000_000,
+            level: 0,
+            label: "t".into(),
+            filesys: "f".into(),
+            dev: "d".into(),
+            host: "h".into(),
+            ntrec: 10,
+            compressed: false,
+        };
+        let ctx = Context {
+            fs: &fs,
+            blocks: &source,
+            template: layout::template(&volume),
+            excluded: &plan.excluded,
+            reporter: &reporter,
+            device: "img".into(),
+            verbose: false,
+        };
+        let out_path = dir.path().join("out.dump");
+        let mut out = Output::open(&Target::Path(out_path.clone())).unwrap();
+        let settings = Settings {
+            threads: 2,
+            ntrec: 10,
+            compression: Compression::None,
+        };
+        let written = run(&ctx, &plan, settings, &mut out).unwrap();
+        out.finish().unwrap();
+        assert_eq!(reporter.read_errors(), 1);
+        assert_eq!(written.blocks % 10, 0);
+
+        let mut r = TapeReader::new(std::fs::File::open(&out_path).unwrap()).unwrap();
+        let mut data = None;
+        while let Some(item) = r.next_item().unwrap() {
+            if let Item::Inode(h) = item {
+                if h.inumber == ino && !h.is_extattr() {
+                    let mut buf = vec![0xAAu8; h.inode.size as usize];
+                    while let Some(seg) = r.next_segment().unwrap() {
+                        if let Segment::Data { offset, bytes } = seg {
+                            let o = offset as usize;
+                            buf[o..o + bytes.len()].copy_from_slice(bytes);
+                        }
+                    }
+                    data = Some(buf);
+                }
+            }
+        }
+        let data = data.expect("the file is on tape");
+        assert_eq!(data[..1024], contents[..1024]);
+        assert!(
+            data[1024..2048].iter().all(|b| *b == 0),
+            "bad block as zeros"
+        );
+        assert_eq!(data[2048..], contents[2048..]);
+    }
+}

@@ -161,3 +161,134 @@ fn table_of_contents() {
     assert!(text.contains("new-fs dump file"), "{text}");
     assert!(Path::new(&dump).exists());
 }
+
+/// An attribute too big for the reference restore's 4096-byte limit does
+/// not make it lose anything else: the next files and the other attributes
+/// of the same file are restored.
+#[test]
+fn oversized_attribute_loses_nothing_else() {
+    require_root();
+    let work = tempfile::tempdir().expect("temp dir");
+    let image = work.path().join("ea.img");
+    run(std::process::Command::new(tool("mke2fs"))
+        .args(["-q", "-F", "-t", "ext4", "-O", "ea_inode"])
+        .arg(&image)
+        .arg("32M"));
+    {
+        let m = Mount::new(&image, &work.path().join("build"), false);
+        for name in ["a", "b", "c"] {
+            std::fs::write(m.dir.join(name), name).unwrap();
+        }
+        let big = "h".repeat(10_000);
+        for (n, v) in [("user.huge", big.as_str()), ("user.small", "s")] {
+            run(std::process::Command::new(tool("setfattr"))
+                .args(["-n", n, "-v", v])
+                .arg(m.dir.join("a")));
+        }
+    }
+    let dump = work.path().join("ea.dump");
+    let stderr = dump_to(&image, &dump, &[]);
+    assert!(stderr.contains("only rrestore restores it"), "{stderr}");
+    // On tape: an EXT_XATTR record with user.small, and one of kind 4 with
+    // user.huge, both readable by dump_format.
+    let items = common::inode_items(&dump);
+    let mut kinds = Vec::new();
+    for (h, data) in &items {
+        if h.is_extattr() {
+            let attrs = dump_format::decode_xattr_blob(data.as_ref().unwrap()).unwrap();
+            for a in attrs {
+                kinds.push((
+                    h.extattributes,
+                    String::from_utf8_lossy(&a.name).into_owned(),
+                ));
+            }
+        }
+    }
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        vec![(3, "user.small".to_string()), (4, "user.huge".to_string())]
+    );
+
+    let target = work.path().join("restored");
+    std::fs::create_dir(&target).unwrap();
+    let out = restore(
+        &target,
+        &[OsStr::new("-r"), OsStr::new("-f"), dump.as_os_str()],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for name in ["a", "b", "c"] {
+        assert_eq!(
+            std::fs::read(target.join(name)).unwrap_or_default(),
+            name.as_bytes(),
+            "{name} not restored: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        xattr::get(target.join("a"), "user.small").unwrap(),
+        Some(b"s".to_vec())
+    );
+}
+
+/// The comparison used above does find differences (so that a passing
+/// round trip means something).
+#[test]
+fn comparison_finds_differences() {
+    require_root();
+    let work = tempfile::tempdir().expect("temp dir");
+    let image = build_image(ImageSpec::new("ext4", 4096), work.path());
+    let dump = work.path().join("c.dump");
+    dump_to(&image, &dump, &[]);
+    let source = Mount::new(&image, &work.path().join("src"), true);
+    let target = work.path().join("restored");
+    std::fs::create_dir(&target).unwrap();
+    let out = restore(
+        &target,
+        &[OsStr::new("-r"), OsStr::new("-f"), dump.as_os_str()],
+        "",
+    );
+    assert!(out.status.success());
+    let ignore = ["restoresymtable", ".restore-tmp"];
+    let clean: Vec<String> = compare_trees(&source.dir, &target, &ignore)
+        .into_iter()
+        .filter(|d| !d.starts_with(".: mtime"))
+        .collect();
+    assert!(clean.is_empty(), "{clean:?}");
+
+    // Damage the restored tree in as many ways as the comparison checks.
+    let t = |p: &str| target.join(p);
+    run(std::process::Command::new(tool("touch"))
+        .args(["-d", "@1500000000.000001"])
+        .arg(t("k1024")));
+    std::fs::write(t("small"), b"hello, dumq\n").unwrap();
+    xattr::set(t("xattrs"), "user.colour", b"red").unwrap();
+    std::fs::remove_file(t("sub/linked2")).unwrap();
+    std::fs::write(t("sub/linked2"), b"one inode, three names\n").unwrap();
+    std::fs::set_permissions(
+        t("one"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    std::fs::remove_file(t("fastlink")).unwrap();
+    std::os::unix::fs::symlink("elsewhere", t("fastlink")).unwrap();
+    let diffs = compare_trees(&source.dir, &target, &ignore).join("\n");
+    for expected in [
+        "k1024: mtime",
+        "small: contents",
+        "xattrs: xattrs",
+        "hard-link group",
+        "one: mode",
+        "fastlink: link target",
+    ] {
+        assert!(
+            diffs.contains(expected),
+            "{expected} not reported:\n{diffs}"
+        );
+    }
+}
