@@ -50,6 +50,7 @@ pub struct Stats {
     pub walls: Vec<f64>,
     pub cpus: Vec<f64>,
     pub max_rss_kib: u64,
+    pub max_anon_kib: u64,
     pub output_bytes: Option<u64>,
     pub extra: Vec<(&'static str, Vec<f64>)>,
 }
@@ -59,6 +60,7 @@ impl Stats {
         self.walls.push(m.sample.wall.as_secs_f64());
         self.cpus.push(m.sample.cpu().as_secs_f64());
         self.max_rss_kib = self.max_rss_kib.max(m.sample.max_rss_kib);
+        self.max_anon_kib = self.max_anon_kib.max(m.sample.peak_anon_kib);
         self.output_bytes = m.output_bytes;
         for (k, v) in &m.extra {
             match self.extra.iter_mut().find(|(name, _)| name == k) {
@@ -78,6 +80,10 @@ impl Stats {
 
     pub fn rss_mib(&self) -> f64 {
         self.max_rss_kib as f64 / 1024.0
+    }
+
+    pub fn anon_mib(&self) -> f64 {
+        self.max_anon_kib as f64 / 1024.0
     }
 
     pub fn extra(&self, key: &str) -> Option<f64> {

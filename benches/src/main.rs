@@ -97,6 +97,10 @@ fn parse_args() -> Result<Args, Error> {
 }
 
 fn main() {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if argv.first().is_some_and(|a| a == measure::RUNNER_ARG) {
+        measure::runner_main(&argv[1..]);
+    }
     let result = parse_args().and_then(|args| run(&args));
     if let Err(e) = result {
         eprintln!("dump-benches: {e}");

@@ -1,8 +1,10 @@
-//! Run one child process and measure it: wall time around spawn..reap, and
-//! the child's own CPU time and peak RSS from wait4(2).
+//! Run one child process and measure it: wall time around spawn..reap, the
+//! child's own CPU time and peak RSS from wait4(2), and its peak anonymous
+//! RSS by sampling /proc.
 //!
 //! wait4 returns the rusage of the reaped child including the children it
-//! waited for itself, so dump's forked writer processes are counted too.
+//! waited for itself, so dump's forked writer processes are counted too
+//! (dump's master waits for them before exiting).
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -10,6 +12,8 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, IoContext};
@@ -90,6 +94,9 @@ pub struct Sample {
     /// Peak resident set size in KiB (`ru_maxrss`). File pages the child
     /// mapped and touched (mmap of the image) count here too.
     pub max_rss_kib: u64,
+    /// Largest anonymous RSS (heap, stacks; no file pages) of the direct
+    /// child seen by sampling /proc/PID/status every few milliseconds.
+    pub peak_anon_kib: u64,
 }
 
 impl Sample {
@@ -98,64 +105,204 @@ impl Sample {
     }
 }
 
-/// Run `inv` to completion with stdin closed, stderr kept in a scratch file
-/// (shown on failure). A non-zero exit or a signal is an error.
+/// Argument that makes this binary act as the measuring runner.
+pub const RUNNER_ARG: &str = "__measure";
+const SAMPLE_EVERY: Duration = Duration::from_millis(4);
+
+/// Run `inv` and measure it. The measuring is done by a fresh copy of this
+/// binary (a few MiB): Linux starts a new program's `ru_maxrss` at the peak
+/// RSS of the process it was spawned from, and this harness maps whole
+/// images while it checks outputs, so spawning tools from here would
+/// inflate every RSS number. A non-zero exit or a signal is an error.
 pub fn run(inv: &Invocation) -> Result<Sample, Error> {
-    let mut stderr_file = match &inv.stderr_to {
-        Some(path) => File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)
-            .ctx(|| format!("creating {}", path.display()))?,
-        None => tempfile::tempfile().ctx(|| "creating a scratch file for stderr".into())?,
+    let exe = std::env::current_exe().ctx(|| "finding this program's path".into())?;
+    let result = tempfile::NamedTempFile::new().ctx(|| "creating a scratch file".into())?;
+    let mut args: Vec<OsString> = vec![RUNNER_ARG.into(), result.path().into(), "--".into()];
+    args.push(inv.program.clone().into());
+    args.extend(inv.args.iter().cloned());
+    let runner = Invocation {
+        program: exe,
+        args,
+        ..inv.clone()
     };
-    let stderr_clone = stderr_file
-        .try_clone()
-        .ctx(|| "duplicating the stderr scratch file".into())?;
-    let stdout = match &inv.stdout_to {
-        Some(path) => {
-            Stdio::from(File::create(path).ctx(|| format!("creating {}", path.display()))?)
-        }
-        None => Stdio::null(),
+    let (status, log) = spawn_and_wait(&runner, inv)?;
+    let text = std::fs::read_to_string(result.path()).unwrap_or_default();
+    let field = |k: &str| {
+        text.split_whitespace()
+            .find_map(|w| w.strip_prefix(k)?.strip_prefix('=')?.parse::<u64>().ok())
     };
-    let mut cmd = Command::new(&inv.program);
-    cmd.args(&inv.args)
-        .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(Stdio::from(stderr_clone));
-    if let Some(dir) = &inv.cwd {
-        cmd.current_dir(dir);
-    }
-    cmd.envs(inv.env.iter().map(|(k, v)| (k, v)));
-    reset_peak_rss();
-    let start = Instant::now();
-    let child = cmd
-        .spawn()
-        .ctx(|| format!("starting `{}`", inv.display()))?;
-    let (status, usage) = wait4(child.id()).ctx(|| format!("waiting for `{}`", inv.display()))?;
-    let wall = start.elapsed();
-    // The child is reaped; dropping `Child` does not wait again.
-    drop(child);
+    let (Some(raw), Some(wall), Some(user), Some(sys), Some(rss), Some(anon)) = (
+        field("status"),
+        field("wall_ns"),
+        field("user_us"),
+        field("sys_us"),
+        field("maxrss_kib"),
+        field("anon_kib"),
+    ) else {
+        return Err(Error::check(
+            format!("measuring `{}`", inv.display()),
+            format!("runner exited with {status} and result {text:?}"),
+        ));
+    };
+    let status = ExitStatus::from_raw(raw as i32);
     if !status.success() {
         return Err(Error::ToolFailed {
             command: inv.display(),
             status: status.to_string(),
-            stderr: tail(&mut stderr_file, 12),
+            stderr: log.tail(),
         });
     }
     Ok(Sample {
-        wall,
-        user: usage.0,
-        sys: usage.1,
-        max_rss_kib: usage.2,
+        wall: Duration::from_nanos(wall),
+        user: Duration::from_micros(user),
+        sys: Duration::from_micros(sys),
+        max_rss_kib: rss,
+        peak_anon_kib: anon,
     })
 }
 
 /// Run a setup or check command (not measured); fail with its stderr.
 pub fn run_quiet(inv: &Invocation) -> Result<(), Error> {
-    run(inv).map(|_| ())
+    let (status, log) = spawn_and_wait(inv, inv)?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::ToolFailed {
+            command: inv.display(),
+            status: status.to_string(),
+            stderr: log.tail(),
+        })
+    }
+}
+
+/// Where a command's standard error went: the file asked for, or a
+/// scratch file kept until the error (if any) has been reported.
+enum StderrLog {
+    Given(PathBuf),
+    Scratch(tempfile::NamedTempFile),
+}
+
+impl StderrLog {
+    fn tail(&self) -> String {
+        let path = match self {
+            StderrLog::Given(p) => p.as_path(),
+            StderrLog::Scratch(f) => f.path(),
+        };
+        match File::open(path) {
+            Ok(mut f) => tail(&mut f, 12),
+            Err(_) => "(stderr unavailable)".into(),
+        }
+    }
+}
+
+/// Spawn `cmd_inv` with stdin closed and the redirections of `io`, wait.
+fn spawn_and_wait(cmd_inv: &Invocation, io: &Invocation) -> Result<(ExitStatus, StderrLog), Error> {
+    let (stderr_file, log) = match &io.stderr_to {
+        Some(path) => (
+            File::create(path).ctx(|| format!("creating {}", path.display()))?,
+            StderrLog::Given(path.clone()),
+        ),
+        None => {
+            let f = tempfile::NamedTempFile::new()
+                .ctx(|| "creating a scratch file for stderr".into())?;
+            let handle = f
+                .reopen()
+                .ctx(|| "reopening the stderr scratch file".into())?;
+            (handle, StderrLog::Scratch(f))
+        }
+    };
+    let stdout = match &io.stdout_to {
+        Some(path) => {
+            Stdio::from(File::create(path).ctx(|| format!("creating {}", path.display()))?)
+        }
+        None => Stdio::null(),
+    };
+    let mut cmd = Command::new(&cmd_inv.program);
+    cmd.args(&cmd_inv.args)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(Stdio::from(stderr_file));
+    if let Some(dir) = &io.cwd {
+        cmd.current_dir(dir);
+    }
+    cmd.envs(io.env.iter().map(|(k, v)| (k, v)));
+    let status = cmd.status().ctx(|| format!("running `{}`", io.display()))?;
+    Ok((status, log))
+}
+
+/// Entry point of the runner: `__measure RESULT -- PROGRAM ARGS...`.
+/// Spawns the program with the runner's own stdio and directory, waits for
+/// it with wait4 while a thread samples its anonymous RSS, and writes one
+/// line of numbers to RESULT. Exits 0 whenever it could measure, whatever
+/// the program's status (which is in RESULT).
+pub fn runner_main(args: &[OsString]) -> ! {
+    let code = match runner(args) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("dump-benches runner: {e}");
+            120
+        }
+    };
+    std::process::exit(code)
+}
+
+fn runner(args: &[OsString]) -> Result<(), Error> {
+    let (Some(result), Some(sep), Some(program)) = (args.first(), args.get(1), args.get(2)) else {
+        return Err(Error::Usage(format!(
+            "{RUNNER_ARG} RESULT -- PROGRAM [ARGS...]"
+        )));
+    };
+    if sep != "--" {
+        return Err(Error::Usage(format!(
+            "{RUNNER_ARG} RESULT -- PROGRAM [ARGS...]"
+        )));
+    }
+    let mut cmd = Command::new(program);
+    cmd.args(&args[3..]);
+    let shown = format!("{}", Path::new(program).display());
+    let start = Instant::now();
+    let child = cmd.spawn().ctx(|| format!("starting `{shown}`"))?;
+    let pid = child.id();
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let done = Arc::clone(&done);
+        std::thread::spawn(move || {
+            let mut peak = 0u64;
+            let path = format!("/proc/{pid}/status");
+            while !done.load(Ordering::Relaxed) {
+                if let Ok(text) = std::fs::read_to_string(&path) {
+                    if let Some(kib) = text.lines().find_map(|l| {
+                        l.strip_prefix("RssAnon:")?
+                            .trim()
+                            .strip_suffix("kB")?
+                            .trim()
+                            .parse::<u64>()
+                            .ok()
+                    }) {
+                        peak = peak.max(kib);
+                    }
+                }
+                std::thread::sleep(SAMPLE_EVERY);
+            }
+            peak
+        })
+    };
+    let waited = wait4(pid);
+    let wall = start.elapsed();
+    done.store(true, Ordering::Relaxed);
+    let anon = sampler.join().unwrap_or(0);
+    // The child is reaped; dropping `Child` does not wait again.
+    drop(child);
+    let (status, (user, sys, rss)) = waited.ctx(|| format!("waiting for `{shown}`"))?;
+    let line = format!(
+        "status={} wall_ns={} user_us={} sys_us={} maxrss_kib={rss} anon_kib={anon}\n",
+        status.into_raw(),
+        wall.as_nanos(),
+        user.as_micros(),
+        sys.as_micros(),
+    );
+    std::fs::write(Path::new(result), line)
+        .ctx(|| format!("writing {}", Path::new(result).display()))
 }
 
 /// Run a command and capture its standard output (for small outputs).
@@ -175,23 +322,15 @@ pub fn capture(program: &str, args: &[&str]) -> Result<String, Error> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Linux starts a new program's `ru_maxrss` at the *peak* RSS of the
-/// process it was spawned from (exec records the old memory map's high-water
-/// mark). This harness maps whole images while it checks outputs, so
-/// without this every tool would inherit that peak. Writing 5 to
-/// clear_refs resets our high-water mark to the current RSS (Linux >= 4.0);
-/// `rss_floor` shows what remains.
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-/// The peak RSS a do-nothing child (`true`) reports when spawned from here:
+/// The peak RSS a do-nothing child (`true`) reports when measured here:
 /// the floor under every RSS number of this harness.
 pub fn rss_floor_kib() -> Result<u64, Error> {
     Ok(run(&Invocation::new("true", Vec::<String>::new()))?.max_rss_kib)
 }
 
-fn wait4(pid: u32) -> std::io::Result<(ExitStatus, (Duration, Duration, u64))> {
+type Usage = (Duration, Duration, u64);
+
+fn wait4(pid: u32) -> std::io::Result<(ExitStatus, Usage)> {
     let pid = libc::pid_t::try_from(pid).map_err(std::io::Error::other)?;
     let mut status: libc::c_int = 0;
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
@@ -225,7 +364,7 @@ fn wait4(pid: u32) -> std::io::Result<(ExitStatus, (Duration, Duration, u64))> {
     ))
 }
 
-/// The last `n` lines of a scratch file.
+/// The last `n` lines of a file.
 fn tail(file: &mut File, n: usize) -> String {
     let mut text = String::new();
     if file.seek(SeekFrom::Start(0)).is_err() || file.read_to_string(&mut text).is_err() {

@@ -9,8 +9,8 @@ const MIB: f64 = 1_048_576.0;
 /// The raw numbers of every side, then the ratios and targets.
 pub fn section(title: &str, comparisons: &[Comparison]) -> String {
     let mut s = format!("### {title}\n\n");
-    s.push_str("| case | tool | wall s, median [runs] | CPU s (user+sys), median | peak RSS MiB | output MiB |\n");
-    s.push_str("|---|---|---|---|---|---|\n");
+    s.push_str("| case | tool | wall s, median [runs] | CPU s (user+sys), median | peak RSS MiB | peak anon RSS MiB | output MiB |\n");
+    s.push_str("|---|---|---|---|---|---|---|\n");
     for c in comparisons {
         for side in [&c.reference, &c.ours] {
             raw_row(&mut s, &c.name, side);
@@ -22,7 +22,9 @@ pub fn section(title: &str, comparisons: &[Comparison]) -> String {
         ratio_rows(&mut s, c);
     }
     s.push_str(
-        "\nRatios are ours / reference (below 1 means ours is faster, smaller or leaner).\n\n",
+        "\nRatios are ours / reference (below 1 means ours is faster, smaller or leaner). \
+         Peak RSS is the child's ru_maxrss from wait4 (it includes pages of files the child \
+         maps); peak anon RSS is the largest RssAnon of the direct child, sampled every 4 ms.\n\n",
     );
     s.push_str("Commands:\n\n");
     for c in comparisons {
@@ -44,18 +46,19 @@ fn raw_row(s: &mut String, case: &str, side: &Side) {
                 .unwrap_or_else(|| "-".into());
             let _ = writeln!(
                 s,
-                "| {case} | {} | {:.2} [{}] | {:.2} | {:.1} | {out} |",
+                "| {case} | {} | {:.2} [{}] | {:.2} | {:.1} | {:.1} | {out} |",
                 side.tool,
                 st.wall(),
                 runs.join(", "),
                 st.cpu(),
                 st.rss_mib(),
+                st.anon_mib(),
             );
         }
         Outcome::NotRun(why) => {
             let _ = writeln!(
                 s,
-                "| {case} | {} | not run: {} | | | |",
+                "| {case} | {} | not run: {} | | | | |",
                 side.tool,
                 one_line(why)
             );
