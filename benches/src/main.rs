@@ -37,7 +37,8 @@ const USAGE: &str = "usage: dump-benches <image|dump|restore|scan|all> [options]
   scan    --image IMG      fsimage inode scan and data read vs cat IMG > /dev/null
   all     [--image IMG] [--size-mb N]   all of the above (makes IMG if missing), Markdown report
 options: --runs N (default 3) --scratch DIR (default /var/tmp) --rdump PATH --rrestore PATH
-         --report FILE (also write the Markdown report there)";
+         --report FILE (also write the Markdown report there)
+         --label TEXT (a note for the report header, e.g. how rdump was built)";
 
 struct Args {
     command: String,
@@ -46,6 +47,8 @@ struct Args {
     size_mb: u64,
     seed: u64,
     report: Option<PathBuf>,
+    /// Free text for the report header (how the binaries were built).
+    label: Option<String>,
     settings: Settings,
 }
 
@@ -59,6 +62,7 @@ fn parse_args() -> Result<Args, Error> {
         size_mb: 700,
         seed: image::DEFAULT_SEED,
         report: None,
+        label: None,
         settings: Settings::defaults(),
     };
     while let Some(flag) = it.next() {
@@ -89,6 +93,7 @@ fn parse_args() -> Result<Args, Error> {
             "--rdump" => a.settings.rdump = value()?.into(),
             "--rrestore" => a.settings.rrestore = value()?.into(),
             "--report" => a.report = Some(value()?.into()),
+            "--label" => a.label = Some(value()?),
             "-h" | "--help" => return Err(Error::Usage(USAGE.into())),
             _ => return Err(Error::Usage(format!("unknown option {flag}\n{USAGE}"))),
         }
@@ -227,7 +232,7 @@ fn header(a: &Args, img: &Path) -> String {
             .unwrap_or_else(|e| format!("({cmd} failed: {e})"))
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
-    format!(
+    let mut s = format!(
         "## Benchmark run\n\n- command: `cargo run --release -p dump-benches -- {}`\n- date: {}\n- git commit: {}\n\
          - machine: nproc {}, {}\n- image: {}\n- runs per tool: {} measured (median reported) after 1 warm-up\n\
          - rdump: {}\n- rrestore: {}\n- RSS floor (peak RSS reported for `true` spawned by the harness): {}\n\n\
@@ -245,5 +250,9 @@ fn header(a: &Args, img: &Path) -> String {
             .map(|k| format!("{:.1} MiB", k as f64 / 1024.0))
             .unwrap_or_else(|e| format!("unknown ({e})")),
         sh("free", &["-g"]),
-    )
+    );
+    if let Some(label) = &a.label {
+        s.push_str(&format!("Note: {label}\n\n"));
+    }
+    s
 }
