@@ -1,6 +1,6 @@
-//! Random-access, read-only byte source: a memory map of the image or
-//! device when the kernel allows it, positional reads otherwise, or a buffer
-//! held in memory (tests, fuzzing).
+//! Random-access, read-only byte source: a memory map of an image file when
+//! the kernel allows it, positional reads for block devices (and where mapping
+//! fails), or a buffer held in memory (tests, fuzzing).
 
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
@@ -34,7 +34,15 @@ impl Device {
         // Block devices report a zero length in their metadata; seeking to
         // the end gives the real size for both devices and regular files.
         let len = file.seek(SeekFrom::End(0)).map_err(open_err)?;
-        if len == 0 {
+        // Block devices are read with pread: a disk with a bad sector answers a read
+        // with EIO, which we report and step over, whereas through a memory map the
+        // same error is a SIGBUS that kills the dump. Reading a device also keeps the
+        // page cache's pages out of our resident set. Image files are mapped.
+        let is_block_device = file
+            .metadata()
+            .map(|m| std::os::unix::fs::FileTypeExt::is_block_device(&m.file_type()))
+            .unwrap_or(false);
+        if len == 0 || is_block_device {
             return Ok(Device {
                 backing: Backing::File(file),
                 len,
