@@ -5,13 +5,14 @@
 //! can still be filled).
 //!
 //! Every write goes through [`crate::fsops`], relative to directory handles
-//! opened from the target root without following symbolic links.
+//! opened from the target root without following symbolic links. The
+//! writes themselves run on writer threads ([`crate::writer`]) while this
+//! thread reads on; they are all done before the directory pass.
 
 use std::collections::{HashMap, HashSet};
-use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::FileExt;
+use std::sync::Arc;
 
 use dump_format::header::{flags, mode};
 use dump_format::{Header, Item, Segment, TapeReader};
@@ -22,6 +23,7 @@ use crate::fsops::{self, Attrs, Node};
 use crate::meta;
 use crate::tree::{display_path, DirTree, Name, Selection, ROOT_INO};
 use crate::ui::Ui;
+use crate::writer::{self, Begin, Kind, Link, Report, Writers};
 
 /// Longest symbolic link target accepted (Linux's PATH_MAX).
 const MAX_SYMLINK: u64 = 4096;
@@ -31,26 +33,28 @@ const MAX_OPEN_DIRS: usize = 256;
 /// Opens directories of the dump's tree inside the target, caching the
 /// handles. Each directory is reached from the root one component at a
 /// time with `O_NOFOLLOW`, so a symlink in the target cannot redirect it.
+/// Handles are shared (`Arc`), not duplicated: handing one out costs no
+/// system call, and writer threads can hold it.
 pub struct DirHandles {
-    root: OwnedFd,
-    open: HashMap<u32, OwnedFd>,
+    root: Arc<OwnedFd>,
+    open: HashMap<u32, Arc<OwnedFd>>,
 }
 
 impl DirHandles {
     pub fn new(root: OwnedFd) -> Self {
         DirHandles {
-            root,
+            root: Arc::new(root),
             open: HashMap::new(),
         }
     }
 
-    /// A handle (a duplicate, owned by the caller) on directory `dir`.
-    pub fn get(&mut self, tree: &DirTree, dir: u32) -> io::Result<OwnedFd> {
+    /// A handle on directory `dir`.
+    pub fn get(&mut self, tree: &DirTree, dir: u32) -> io::Result<Arc<OwnedFd>> {
         if dir == ROOT_INO {
-            return self.root.try_clone();
+            return Ok(Arc::clone(&self.root));
         }
         if let Some(fd) = self.open.get(&dir) {
-            return fd.try_clone();
+            return Ok(Arc::clone(fd));
         }
         let path = tree.entries_to_dir(dir).ok_or_else(|| {
             io::Error::new(
@@ -63,18 +67,18 @@ impl DirHandles {
         }
         // Start from the deepest directory already open.
         let mut start = 0;
-        let mut cur = self.root.try_clone()?;
+        let mut cur = Arc::clone(&self.root);
         for (i, id) in path.iter().enumerate().rev() {
             if let Some(fd) = self.open.get(&tree.entry(*id).ino) {
-                cur = fd.try_clone()?;
+                cur = Arc::clone(fd);
                 start = i + 1;
                 break;
             }
         }
         for id in &path[start..] {
             let e = tree.entry(*id);
-            let next = fsops::open_dir_at(cur.as_fd(), e.name)?;
-            self.open.insert(e.ino, next.try_clone()?);
+            let next = Arc::new(fsops::open_dir_at(cur.as_fd(), e.name)?);
+            self.open.insert(e.ino, Arc::clone(&next));
             cur = next;
         }
         Ok(cur)
@@ -111,42 +115,13 @@ pub struct Outcome {
     pub not_reached: Vec<String>,
 }
 
-/// A file whose attributes wait for its extended-attribute records.
+/// An inode whose attributes wait for its extended-attribute records.
 struct Pending {
     ino: u32,
-    path: String,
-    node: PendingNode,
     attrs: Attrs,
-}
-
-enum PendingNode {
-    File(OwnedFd),
-    At {
-        parent: OwnedFd,
-        name: Vec<u8>,
-        is_symlink: bool,
-    },
-    /// -N: nothing was created.
-    Nothing,
-}
-
-/// Errors after which writing more is pointless: report and stop.
-fn is_fatal(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc_codes::ENOSPC)
-            | Some(libc_codes::EIO)
-            | Some(libc_codes::EDQUOT)
-            | Some(libc_codes::EROFS)
-    )
-}
-
-/// The errno values `is_fatal` looks for (Linux numbering).
-mod libc_codes {
-    pub const EIO: i32 = 5;
-    pub const ENOSPC: i32 = 28;
-    pub const EROFS: i32 = 30;
-    pub const EDQUOT: i32 = 122;
+    size: u64,
+    /// Its Begin went to the writers (false with -N).
+    begun: bool,
 }
 
 /// Where a name of a selected inode goes: its directory's inode and its
@@ -226,56 +201,40 @@ fn warn_attr_failures(ui: &mut Ui, path: &str, failures: Vec<fsops::AttrFailure>
     }
 }
 
-fn finish_pending(p: Pending, ui: &mut Ui) {
-    let failures = match &p.node {
-        PendingNode::File(fd) => fsops::apply_attrs(&Node::Fd(fd.as_fd()), &p.attrs, true),
-        PendingNode::At {
-            parent,
-            name,
-            is_symlink,
-        } => fsops::apply_attrs(
-            &Node::At {
-                parent: parent.as_fd(),
-                name,
-                is_symlink: *is_symlink,
-            },
-            &p.attrs,
-            false,
-        ),
-        PendingNode::Nothing => Vec::new(),
-    };
-    let _ = p.ino;
-    warn_attr_failures(ui, &p.path, failures);
+/// Sends the attributes of `p` to its writer: the inode is complete.
+fn finish_pending(p: Pending, writers: &mut Writers) {
+    if p.begun {
+        writers.end(p.attrs, p.size);
+    }
 }
 
-/// Writes the data of the current record to `file`, keeping holes as holes.
-fn write_data(
+/// Hands the data of the current record to the writers, keeping holes as
+/// holes (the file's size is set at its End when it ends in a hole).
+fn send_data(
     reader: &mut TapeReader<Box<dyn Read>>,
-    file: &File,
-    size: u64,
+    writers: &mut Writers,
 ) -> Result<(), ExtractError> {
     while let Some(seg) = reader.next_segment().map_err(ExtractError::Tape)? {
         if let Segment::Data { offset, bytes } = seg {
-            file.write_all_at(bytes, offset)
-                .map_err(ExtractError::Write)?;
+            writers.data(offset, bytes);
+        }
+        if writers.stopped() {
+            break;
         }
     }
-    // Trailing holes: give the file its size without allocating blocks.
-    file.set_len(size).map_err(ExtractError::Write)?;
     Ok(())
 }
 
 enum ExtractError {
-    /// Creating or writing the file failed.
-    Write(io::Error),
     /// The stream broke.
     Tape(dump_format::ReadError),
     /// Anything else about this one file (message).
     Other(String),
 }
 
-/// Extracts inode `h` (already known to be selected) under its first name,
-/// and links its other names to it.
+/// Extracts inode `h` (already known to be selected): hands the writers
+/// its creation under its first name with hard links for the others, then
+/// its data. Its attributes follow when its last record has been read.
 #[allow(clippy::too_many_arguments)]
 fn extract_one(
     h: &Header,
@@ -283,6 +242,7 @@ fn extract_one(
     selection: &Selection,
     reader: &mut TapeReader<Box<dyn Read>>,
     dirs: &mut DirHandles,
+    writers: &mut Writers,
     opts: &ExtractOptions,
     ui: &mut Ui,
     outcome: &mut Outcome,
@@ -307,23 +267,10 @@ fn extract_one(
                 ExtractError::Other(format!("{path}: cannot open its directory: {e}"))
             })?)
         };
-    let node = match kind {
+    let kind = match kind {
         mode::S_IFREG => {
             ui.verbose(&format!("extract file {path}"));
-            match &parent {
-                None => {
-                    // -N: read the data anyway, to check it.
-                    while reader.next_segment().map_err(ExtractError::Tape)?.is_some() {}
-                    PendingNode::Nothing
-                }
-                Some(p) => {
-                    let fd = fsops::create_file_at(p.as_fd(), &name, opts.unlink_first)
-                        .map_err(ExtractError::Write)?;
-                    let file = File::from(fd);
-                    write_data(reader, &file, h.inode.size)?;
-                    PendingNode::File(file.into())
-                }
-            }
+            Kind::File
         }
         mode::S_IFLNK => {
             let target = reader
@@ -343,18 +290,7 @@ fn extract_one(
                 "Create symbolic link {path}->{}",
                 String::from_utf8_lossy(&target)
             ));
-            match &parent {
-                None => PendingNode::Nothing,
-                Some(p) => {
-                    fsops::make_symlink_at(p.as_fd(), &name, &target, opts.unlink_first)
-                        .map_err(ExtractError::Write)?;
-                    PendingNode::At {
-                        parent: p.try_clone().map_err(ExtractError::Write)?,
-                        name: name.clone(),
-                        is_symlink: true,
-                    }
-                }
-            }
+            Kind::Symlink(target)
         }
         mode::S_IFCHR | mode::S_IFBLK | mode::S_IFIFO | mode::S_IFSOCK => {
             let (ft, what) = match kind {
@@ -364,17 +300,9 @@ fn extract_one(
                 _ => (FileType::Socket, "socket"),
             };
             ui.verbose(&format!("extract {what} {path}"));
-            match &parent {
-                None => PendingNode::Nothing,
-                Some(p) => {
-                    fsops::make_node_at(p.as_fd(), &name, ft, meta::rdev(h), opts.unlink_first)
-                        .map_err(ExtractError::Write)?;
-                    PendingNode::At {
-                        parent: p.try_clone().map_err(ExtractError::Write)?,
-                        name: name.clone(),
-                        is_symlink: false,
-                    }
-                }
+            Kind::Node {
+                kind: ft,
+                rdev: meta::rdev(h),
             }
         }
         mode::S_IFDIR => {
@@ -390,18 +318,30 @@ fn extract_one(
             )));
         }
     };
-    outcome.restored += 1;
-    // The other names: hard links to the first.
-    if opts.by_name && !opts.no_write {
+    let Some(parent) = parent else {
+        // -N: read the data anyway, to check it.
+        if matches!(kind, Kind::File) {
+            while reader.next_segment().map_err(ExtractError::Tape)?.is_some() {}
+        }
+        outcome.restored += 1;
+        return Ok(Some(Pending {
+            ino,
+            attrs,
+            size: h.inode.size,
+            begun: false,
+        }));
+    };
+    // The other names: hard links to the first, made right after it.
+    let mut links = Vec::new();
+    if opts.by_name {
         for &other in &names[1..] {
             let (odir, oname, opath) = place(tree, other, ino, opts);
-            let linked = dirs.get(tree, odir).and_then(|op| {
-                let p = parent.as_ref().expect("parent exists when writing");
-                fsops::hard_link_at(p.as_fd(), &name, op.as_fd(), &oname, opts.unlink_first)
-            });
-            match linked {
-                Ok(()) => ui.verbose(&format!("Create hard link {opath}->{path}")),
-                Err(e) if is_fatal(&e) => return Err(ExtractError::Write(e)),
+            match dirs.get(tree, odir) {
+                Ok(op) => links.push(Link {
+                    parent: op,
+                    name: oname,
+                    path: opath,
+                }),
                 Err(e) => {
                     ui.warn(&format!(
                         "warning: cannot create hard link {opath}->{path}: {e}"
@@ -411,12 +351,55 @@ fn extract_one(
             }
         }
     }
-    Ok(Some(Pending {
+    let is_file = matches!(kind, Kind::File);
+    writers.begin(Begin {
         ino,
         path,
-        node,
+        parent,
+        name,
+        kind,
+        unlink_first: opts.unlink_first,
+        links,
+    });
+    // Counted now; taken back if its writer reports it failed.
+    outcome.restored += 1;
+    if is_file {
+        send_data(reader, writers)?;
+    }
+    Ok(Some(Pending {
+        ino,
         attrs,
+        size: h.inode.size,
+        begun: true,
     }))
+}
+
+/// Takes in what the writers reported: warnings, failures, progress.
+fn take_reports(
+    reports: impl IntoIterator<Item = Report>,
+    abandoned: &mut Vec<u32>,
+    ui: &mut Ui,
+    outcome: &mut Outcome,
+) {
+    for r in reports {
+        match r {
+            Report::Verbose(line) => ui.verbose(&line),
+            Report::Warn(w) => ui.warn(&w),
+            Report::NotRestored { warning, failed } => {
+                outcome.restored = outcome.restored.saturating_sub(1);
+                ui.warn(&warning);
+                outcome.failed.push(failed);
+            }
+            Report::NameFailed { warning, failed } => {
+                ui.warn(&warning);
+                outcome.failed.push(failed);
+            }
+            Report::Abandoned { ino } => {
+                outcome.restored = outcome.restored.saturating_sub(1);
+                abandoned.push(ino);
+            }
+        }
+    }
 }
 
 /// One pass over the file records: extracts every selected leaf.
@@ -436,9 +419,27 @@ pub fn extract_files(
         .inodes()
         .filter(|&i| !catalog.tree.is_dir(i))
         .count();
+    let threads = if opts.no_write {
+        0
+    } else {
+        writer::writer_threads(ui.verbose)
+    };
+    let mut writers = Writers::new(threads).unwrap_or_else(|e| {
+        ui.warn(&format!(
+            "cannot start writer threads ({e}); writing on one thread"
+        ));
+        Writers::new(0).expect("no thread to start")
+    });
+    // Inodes begun but skipped by the writers after a fatal error.
+    let mut abandoned = Vec::new();
     loop {
+        take_reports(writers.reports(), &mut abandoned, ui, &mut outcome);
         // Nothing selected is left: stop reading (restore does the same).
         if seen.len() >= wanted_leaves && pending.is_none() {
+            break;
+        }
+        // A write failed for good (no space…): reading on is pointless.
+        if writers.stopped() {
             break;
         }
         let item = match next.take() {
@@ -476,7 +477,8 @@ pub fn extract_files(
             }
             Item::Inode(h) => {
                 if let Some(p) = pending.take() {
-                    finish_pending(p, ui);
+                    finish_pending(p, &mut writers);
+                    take_reports(writers.reports(), &mut abandoned, ui, &mut outcome);
                 }
                 let ino = h.inumber;
                 if !selection.contains(ino) || catalog.tree.is_dir(ino) || !seen.insert(ino) {
@@ -488,6 +490,7 @@ pub fn extract_files(
                     selection,
                     &mut tape.reader,
                     dirs,
+                    &mut writers,
                     opts,
                     ui,
                     &mut outcome,
@@ -496,18 +499,6 @@ pub fn extract_files(
                     Err(ExtractError::Tape(e)) => {
                         outcome.stopped = Some(format!("error reading the dump: {e}"));
                         break;
-                    }
-                    Err(ExtractError::Write(e)) => {
-                        let path = display_name(catalog, selection, ino, opts);
-                        if is_fatal(&e) {
-                            outcome.stopped = Some(format!(
-                                "write error extracting inode {ino}, name {path}: {e}"
-                            ));
-                            outcome.failed.push(format!("{path} (inode {ino}): {e}"));
-                            break;
-                        }
-                        ui.warn(&format!("{path}: cannot create file: {e}"));
-                        outcome.failed.push(format!("{path} (inode {ino}): {e}"));
                     }
                     Err(ExtractError::Other(msg)) => {
                         ui.warn(&msg);
@@ -526,7 +517,24 @@ pub fn extract_files(
         }
     }
     if let Some(p) = pending.take() {
-        finish_pending(p, ui);
+        finish_pending(p, &mut writers);
+    }
+    // Every file is written before the directory pass.
+    let (reports, fatal) = writers.finish();
+    take_reports(reports, &mut abandoned, ui, &mut outcome);
+    if let Some(f) = fatal {
+        if f.inode_lost {
+            outcome.restored = outcome.restored.saturating_sub(1);
+        }
+        let (ino, path, e) = (f.ino, f.path, f.error);
+        outcome.stopped = Some(format!(
+            "write error extracting inode {ino}, name {path}: {e}"
+        ));
+        outcome.failed.push(format!("{path} (inode {ino}): {e}"));
+    }
+    // Begun but never written: counted with those never reached.
+    for ino in abandoned {
+        seen.remove(&ino);
     }
     // Selected leaves never seen.
     for ino in selection.inodes() {

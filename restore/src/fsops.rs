@@ -124,8 +124,24 @@ pub fn create_file_at(
     name: &[u8],
     unlink_first: bool,
 ) -> io::Result<OwnedFd> {
-    clear_for_leaf(parent, name, unlink_first)?;
     let os = check_component(name).map_err(unsafe_name_error)?;
+    // Fast path, the usual case in a fresh target: nothing is there.
+    // O_CREAT|O_EXCL creates a new regular file or fails with EEXIST; it
+    // never follows a symbolic link (not even a dangling one) nor opens
+    // what was already there, so no probe before and no fstat after are
+    // needed.
+    match rfs::openat(
+        parent,
+        os,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    ) {
+        Ok(fd) => return Ok(fd),
+        Err(rustix::io::Errno::EXIST) => {}
+        Err(e) => return Err(e.into()),
+    }
+    // Something is there: replace it, or truncate a regular file in place.
+    clear_for_leaf(parent, name, unlink_first)?;
     // NOFOLLOW: a symlink planted after the check makes open fail (ELOOP)
     // instead of redirecting the write; NONBLOCK: a FIFO planted there
     // makes it fail (ENXIO) instead of hanging. The fstat below refuses
@@ -151,7 +167,26 @@ pub fn create_file_at(
     Ok(fd)
 }
 
-/// Creates a FIFO, socket or device node.
+/// Runs `create` (a mknodat, symlinkat or linkat of `name` in `parent`);
+/// if the name is taken, removes what is there (unless it is a directory)
+/// and runs it once more. Trying first spares a probe per name in a fresh
+/// target; what ends up there is the same as removing first.
+fn create_replacing(
+    parent: BorrowedFd<'_>,
+    name: &[u8],
+    mut create: impl FnMut() -> rustix::io::Result<()>,
+) -> io::Result<()> {
+    match create() {
+        Err(rustix::io::Errno::EXIST) => {
+            clear_for_leaf(parent, name, true)?;
+            Ok(create()?)
+        }
+        other => Ok(other?),
+    }
+}
+
+/// Creates a FIFO, socket or device node. An old node in the way (e.g.
+/// -x over an earlier restore) is replaced, as `restore -u` would.
 pub fn make_node_at(
     parent: BorrowedFd<'_>,
     name: &[u8],
@@ -159,28 +194,17 @@ pub fn make_node_at(
     rdev: (u32, u32),
     unlink_first: bool,
 ) -> io::Result<()> {
-    clear_for_leaf(parent, name, unlink_first)?;
     let os = check_component(name).map_err(unsafe_name_error)?;
+    if unlink_first {
+        clear_for_leaf(parent, name, true)?;
+    }
     let dev = match kind {
         FileType::CharacterDevice | FileType::BlockDevice => rfs::makedev(rdev.0, rdev.1),
         _ => 0,
     };
-    let res = rfs::mknodat(parent, os, kind, Mode::from_raw_mode(0o600), dev);
-    match res {
-        Err(rustix::io::Errno::EXIST) => {
-            // An old node of the same kind (e.g. -x over an earlier restore)
-            // is replaced, as `restore -u` would.
-            remove_leaf_at(parent, name)?;
-            Ok(rfs::mknodat(
-                parent,
-                os,
-                kind,
-                Mode::from_raw_mode(0o600),
-                dev,
-            )?)
-        }
-        other => Ok(other?),
-    }
+    create_replacing(parent, name, || {
+        rfs::mknodat(parent, os, kind, Mode::from_raw_mode(0o600), dev)
+    })
 }
 
 /// Creates symbolic link `name` -> `target` (the target is stored as is and
@@ -191,15 +215,13 @@ pub fn make_symlink_at(
     target: &[u8],
     unlink_first: bool,
 ) -> io::Result<()> {
-    clear_for_leaf(parent, name, unlink_first)?;
     let os = check_component(name).map_err(unsafe_name_error)?;
-    match rfs::symlinkat(OsStr::from_bytes(target), parent, os) {
-        Err(rustix::io::Errno::EXIST) => {
-            remove_leaf_at(parent, name)?;
-            Ok(rfs::symlinkat(OsStr::from_bytes(target), parent, os)?)
-        }
-        other => Ok(other?),
+    if unlink_first {
+        clear_for_leaf(parent, name, true)?;
     }
+    create_replacing(parent, name, || {
+        rfs::symlinkat(OsStr::from_bytes(target), parent, os)
+    })
 }
 
 /// Makes `new_name` in `new_parent` another name of `old_name` in
@@ -211,22 +233,14 @@ pub fn hard_link_at(
     new_name: &[u8],
     unlink_first: bool,
 ) -> io::Result<()> {
-    clear_for_leaf(new_parent, new_name, unlink_first)?;
     let old = check_component(old_name).map_err(unsafe_name_error)?;
     let new = check_component(new_name).map_err(unsafe_name_error)?;
-    match rfs::linkat(old_parent, old, new_parent, new, AtFlags::empty()) {
-        Err(rustix::io::Errno::EXIST) => {
-            remove_leaf_at(new_parent, new_name)?;
-            Ok(rfs::linkat(
-                old_parent,
-                old,
-                new_parent,
-                new,
-                AtFlags::empty(),
-            )?)
-        }
-        other => Ok(other?),
+    if unlink_first {
+        clear_for_leaf(new_parent, new_name, true)?;
     }
+    create_replacing(new_parent, new_name, || {
+        rfs::linkat(old_parent, old, new_parent, new, AtFlags::empty())
+    })
 }
 
 /// A nanosecond timestamp.

@@ -12,6 +12,7 @@ mod meta;
 mod symtab;
 mod tree;
 mod ui;
+mod writer;
 
 use std::io::BufRead;
 use std::os::unix::ffi::OsStringExt;

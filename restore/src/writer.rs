@@ -1,0 +1,552 @@
+//! Writing restored inodes on worker threads.
+//!
+//! The tape must be read in order, on one thread; what the kernel does
+//! with the data (creating files, copying data into the page cache,
+//! setting owners, modes, times…) dominates a restore, and can overlap
+//! with reading. So the reading thread ([`crate::extract`]) describes each
+//! inode as a short sequence of [`Job`]s — [`Begin`] (create it and its
+//! hard links), [`Job::Data`] (one piece of its contents), [`Job::End`]
+//! (its attributes, then close) — and [`Writers`] hands all the jobs of one
+//! inode to the same worker, over a bounded channel, so they run in order
+//! and memory in flight stays bounded. Jobs travel in batches (most files
+//! are small: one job each would mean a thread wake-up per few hundred
+//! bytes).
+//!
+//! With no worker threads the jobs run on the calling thread, and each
+//! report is handed back before the next job: output comes in exactly the
+//! order of a sequential restore (used for `-v`).
+//!
+//! Errors: a write error that makes going on pointless (no space, I/O
+//! error, read-only filesystem, quota) is recorded once as the [`Fatal`]
+//! error and raises a stop flag the reader polls; workers then skip the
+//! inodes not yet begun and report them [`Report::Abandoned`]. Other
+//! failures and attribute warnings come back as [`Report`]s.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
+use rustix::fs::FileType;
+
+use crate::fsops::{self, Attrs, Node, RESTORABLE_FLAGS};
+
+/// A batch is sent to its worker when it holds this many jobs…
+const BATCH_JOBS: usize = 32;
+/// …or this much data (a data job holds at most one 64 KiB tape segment).
+const BATCH_BYTES: usize = 1 << 20;
+/// Batches queued to all workers together. With the batch being filled
+/// and the one being written per worker, this bounds the data in flight
+/// to (8 + 2 × workers) MiB, and the jobs (which may hold directory
+/// handles) to (8 + 2 × workers) × 32.
+const BATCHES_IN_FLIGHT: usize = 8;
+
+/// Most worker threads used, whatever the machine.
+const MAX_WRITERS: usize = 4;
+
+/// What to create for an inode.
+pub enum Kind {
+    File,
+    Symlink(Vec<u8>),
+    Node { kind: FileType, rdev: (u32, u32) },
+}
+
+/// Another name of the inode (a hard link to its first name).
+pub struct Link {
+    pub parent: Arc<OwnedFd>,
+    pub name: Vec<u8>,
+    /// `./a/b` spelling for messages.
+    pub path: String,
+}
+
+/// Creates an inode under its first name, then its other names.
+pub struct Begin {
+    pub ino: u32,
+    /// `./a/b` spelling for messages.
+    pub path: String,
+    pub parent: Arc<OwnedFd>,
+    pub name: Vec<u8>,
+    pub kind: Kind,
+    pub unlink_first: bool,
+    pub links: Vec<Link>,
+}
+
+/// One step of writing an inode.
+pub enum Job {
+    Begin(Box<Begin>),
+    /// Contents at `offset` of the inode begun last on this worker.
+    Data {
+        offset: u64,
+        bytes: Vec<u8>,
+    },
+    /// Sets the attributes of the inode begun last (and its size, when the
+    /// data written stops short of it: a trailing hole), then closes it.
+    End {
+        attrs: Box<Attrs>,
+        size: u64,
+    },
+}
+
+/// What a worker tells the reading thread.
+#[derive(Debug)]
+pub enum Report {
+    /// A `-v` progress line.
+    Verbose(String),
+    /// A warning (an attribute that could not be set).
+    Warn(String),
+    /// The inode could not be created or written: it is not restored.
+    NotRestored { warning: String, failed: String },
+    /// One of its other names could not be made (the inode is restored).
+    NameFailed { warning: String, failed: String },
+    /// Skipped after a fatal error: the inode was not written.
+    Abandoned { ino: u32 },
+}
+
+/// The error that stopped the run.
+#[derive(Debug)]
+pub struct Fatal {
+    pub ino: u32,
+    pub path: String,
+    pub error: io::Error,
+    /// The inode itself was not written (false when only a hard link
+    /// failed).
+    pub inode_lost: bool,
+}
+
+/// Errors after which writing more is pointless: report and stop.
+pub fn is_fatal(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(errno::ENOSPC) | Some(errno::EIO) | Some(errno::EDQUOT) | Some(errno::EROFS)
+    )
+}
+
+/// The errno values `is_fatal` looks for (Linux numbering).
+mod errno {
+    pub const EIO: i32 = 5;
+    pub const ENOSPC: i32 = 28;
+    pub const EROFS: i32 = 30;
+    pub const EDQUOT: i32 = 122;
+}
+
+/// How many writer threads to use besides the reading thread: none for
+/// `-v` (ordered output) or on one CPU; else one per other CPU, at most
+/// [`MAX_WRITERS`]. `RRESTORE_WRITERS=n` overrides (for measuring).
+pub fn writer_threads(verbose: bool) -> usize {
+    if verbose {
+        return 0;
+    }
+    if let Some(n) = std::env::var("RRESTORE_WRITERS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+    {
+        return n.min(MAX_WRITERS);
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cpus - 1).min(MAX_WRITERS)
+}
+
+/// State shared by the workers and the reading thread.
+#[derive(Default)]
+struct Shared {
+    stop: AtomicBool,
+    fatal: Mutex<Option<Fatal>>,
+}
+
+/// The inode a worker is writing.
+struct Current {
+    ino: u32,
+    path: String,
+    parent: Arc<OwnedFd>,
+    name: Vec<u8>,
+    /// Open for a regular file; symlinks and nodes are reached by name.
+    file: Option<File>,
+    is_symlink: bool,
+    /// End of the data written so far.
+    written: u64,
+    /// False once something failed: the rest of its jobs are skipped.
+    ok: bool,
+}
+
+/// Data buffers kept for reuse: written buffers go back to the reading
+/// thread instead of being freed, so fresh memory is not faulted in (and
+/// zeroed by the kernel) for every segment.
+const SPARE_BUFFERS: usize = 64;
+
+/// Runs jobs, in order, for the inodes routed to it.
+struct Worker {
+    shared: Arc<Shared>,
+    reports: Sender<Report>,
+    /// Where written data buffers go back for reuse (none inline).
+    spare: Option<Sender<Vec<u8>>>,
+    current: Option<Current>,
+}
+
+impl Worker {
+    fn report(&self, r: Report) {
+        // The receiver lives as long as the pool; nothing to do if gone.
+        let _ = self.reports.send(r);
+    }
+
+    /// Records a failure of the current inode (or, `inode_lost` false, of
+    /// one of its names): the first fatal one stops the run.
+    fn fail(&self, ino: u32, path: &str, error: io::Error, inode_lost: bool, what: Report) {
+        if is_fatal(&error) {
+            let mut fatal = self.shared.fatal.lock().unwrap_or_else(|p| p.into_inner());
+            if fatal.is_none() {
+                *fatal = Some(Fatal {
+                    ino,
+                    path: path.to_string(),
+                    error,
+                    inode_lost,
+                });
+                self.shared.stop.store(true, Ordering::Release);
+                return;
+            }
+        }
+        self.report(what);
+    }
+
+    fn run(&mut self, job: Job) {
+        match job {
+            Job::Begin(b) => self.begin(*b),
+            Job::Data { offset, bytes } => {
+                self.write(offset, &bytes);
+                if let Some(spare) = &self.spare {
+                    // Full: the buffer is simply freed.
+                    let _ = spare.try_send(bytes);
+                }
+            }
+            Job::End { attrs, size } => {
+                let Some(c) = self.current.take().filter(|c| c.ok) else {
+                    return;
+                };
+                self.end(c, &attrs, size);
+            }
+        }
+    }
+
+    /// Writes data of the current inode (unless it already failed).
+    fn write(&mut self, offset: u64, bytes: &[u8]) {
+        let Some(c) = self.current.as_mut().filter(|c| c.ok) else {
+            return;
+        };
+        let Some(file) = &c.file else { return };
+        match file.write_all_at(bytes, offset) {
+            Ok(()) => c.written = c.written.max(offset + bytes.len() as u64),
+            Err(e) => {
+                c.ok = false;
+                let (ino, path) = (c.ino, c.path.clone());
+                self.fail(
+                    ino,
+                    &path,
+                    clone_error(&e),
+                    true,
+                    not_restored(ino, &path, e),
+                );
+            }
+        }
+    }
+
+    fn begin(&mut self, b: Begin) {
+        // An inode left without its End (the reader stopped) is dropped,
+        // which closes it.
+        self.current = None;
+        if self.shared.stop.load(Ordering::Acquire) {
+            self.report(Report::Abandoned { ino: b.ino });
+            return;
+        }
+        let parent = b.parent.as_fd();
+        let made = match &b.kind {
+            Kind::File => fsops::create_file_at(parent, &b.name, b.unlink_first).map(Some),
+            Kind::Symlink(target) => {
+                fsops::make_symlink_at(parent, &b.name, target, b.unlink_first).map(|()| None)
+            }
+            Kind::Node { kind, rdev } => {
+                fsops::make_node_at(parent, &b.name, *kind, *rdev, b.unlink_first).map(|()| None)
+            }
+        };
+        let file = match made {
+            Ok(fd) => fd.map(File::from),
+            Err(e) => {
+                self.fail(
+                    b.ino,
+                    &b.path,
+                    clone_error(&e),
+                    true,
+                    not_restored(b.ino, &b.path, e),
+                );
+                return;
+            }
+        };
+        let mut c = Current {
+            ino: b.ino,
+            path: b.path,
+            parent: b.parent,
+            name: b.name,
+            file,
+            is_symlink: matches!(b.kind, Kind::Symlink(_)),
+            written: 0,
+            ok: true,
+        };
+        for l in b.links {
+            match fsops::hard_link_at(
+                c.parent.as_fd(),
+                &c.name,
+                l.parent.as_fd(),
+                &l.name,
+                b.unlink_first,
+            ) {
+                Ok(()) => self.report(Report::Verbose(format!(
+                    "Create hard link {}->{}",
+                    l.path, c.path
+                ))),
+                Err(e) if is_fatal(&e) => {
+                    // As a sequential restore: stop, the attributes are
+                    // not set.
+                    c.ok = false;
+                    let what = Report::NameFailed {
+                        warning: format!(
+                            "warning: cannot create hard link {}->{}: {e}",
+                            l.path, c.path
+                        ),
+                        failed: format!("{} (inode {}): {e}", l.path, c.ino),
+                    };
+                    self.fail(c.ino, &c.path, e, false, what);
+                    break;
+                }
+                Err(e) => self.report(Report::NameFailed {
+                    warning: format!(
+                        "warning: cannot create hard link {}->{}: {e}",
+                        l.path, c.path
+                    ),
+                    failed: format!("{} (inode {}): {e}", l.path, c.ino),
+                }),
+            }
+        }
+        self.current = Some(c);
+    }
+
+    fn end(&mut self, c: Current, attrs: &Attrs, size: u64) {
+        let failures = match &c.file {
+            Some(file) => {
+                // Only a trailing hole needs the size set: data written up
+                // to the end already gave the file its size.
+                if size > c.written {
+                    if let Err(e) = file.set_len(size) {
+                        self.fail(
+                            c.ino,
+                            &c.path,
+                            clone_error(&e),
+                            true,
+                            not_restored(c.ino, &c.path, e),
+                        );
+                        return;
+                    }
+                }
+                // Like restore, inode flags are only set when there are
+                // some to set.
+                let set_flags = attrs.flags & RESTORABLE_FLAGS != 0;
+                fsops::apply_attrs(&Node::Fd(file.as_fd()), attrs, set_flags)
+            }
+            None => fsops::apply_attrs(
+                &Node::At {
+                    parent: c.parent.as_fd(),
+                    name: &c.name,
+                    is_symlink: c.is_symlink,
+                },
+                attrs,
+                false,
+            ),
+        };
+        for f in failures {
+            self.report(Report::Warn(format!("{}: {}: {}", c.path, f.what, f.error)));
+        }
+    }
+}
+
+fn not_restored(ino: u32, path: &str, e: io::Error) -> Report {
+    Report::NotRestored {
+        warning: format!("{path}: cannot create file: {e}"),
+        failed: format!("{path} (inode {ino}): {e}"),
+    }
+}
+
+/// io::Error is not Clone; the errors here are OS errors or simple ones.
+fn clone_error(e: &io::Error) -> io::Error {
+    match e.raw_os_error() {
+        Some(code) => io::Error::from_raw_os_error(code),
+        None => io::Error::new(e.kind(), e.to_string()),
+    }
+}
+
+/// The pool of writer threads (or the inline writer), seen from the
+/// reading thread.
+pub struct Writers {
+    shared: Arc<Shared>,
+    senders: Vec<Sender<Vec<Job>>>,
+    /// The batch being filled for each worker, and its data bytes.
+    batches: Vec<(Vec<Job>, usize)>,
+    threads: Vec<JoinHandle<()>>,
+    /// Runs the jobs on the calling thread when there are no threads.
+    inline: Option<Worker>,
+    reports: Receiver<Report>,
+    /// Written data buffers coming back for reuse.
+    spare: Receiver<Vec<u8>>,
+    /// The worker of the inode begun last, and the next one to use.
+    current: usize,
+    next: usize,
+}
+
+impl Writers {
+    /// Starts `threads` writer threads (0: write on the calling thread).
+    pub fn new(threads: usize) -> io::Result<Self> {
+        let shared = Arc::new(Shared::default());
+        let (report_tx, reports) = unbounded();
+        let (spare_tx, spare) = bounded(SPARE_BUFFERS);
+        let mut w = Writers {
+            shared: Arc::clone(&shared),
+            senders: Vec::new(),
+            batches: Vec::new(),
+            threads: Vec::new(),
+            inline: None,
+            reports,
+            spare,
+            current: 0,
+            next: 0,
+        };
+        if threads == 0 {
+            w.inline = Some(Worker {
+                shared,
+                reports: report_tx,
+                spare: None,
+                current: None,
+            });
+            return Ok(w);
+        }
+        let capacity = (BATCHES_IN_FLIGHT / threads).max(1);
+        for i in 0..threads {
+            let (tx, rx) = bounded::<Vec<Job>>(capacity);
+            let mut worker = Worker {
+                shared: Arc::clone(&shared),
+                reports: report_tx.clone(),
+                spare: Some(spare_tx.clone()),
+                current: None,
+            };
+            let handle = std::thread::Builder::new()
+                .name(format!("writer-{i}"))
+                .spawn(move || {
+                    for batch in rx {
+                        for job in batch {
+                            worker.run(job);
+                        }
+                    }
+                })?;
+            w.senders.push(tx);
+            w.batches.push((Vec::with_capacity(BATCH_JOBS), 0));
+            w.threads.push(handle);
+        }
+        Ok(w)
+    }
+
+    fn send(&mut self, job: Job) {
+        if let Some(worker) = &mut self.inline {
+            worker.run(job);
+            return;
+        }
+        let (batch, bytes) = &mut self.batches[self.current];
+        if let Job::Data { bytes: data, .. } = &job {
+            *bytes += data.len();
+        }
+        batch.push(job);
+        if batch.len() >= BATCH_JOBS || *bytes >= BATCH_BYTES {
+            self.flush(self.current);
+        }
+    }
+
+    /// Sends worker `i` its batch (blocks while its queue is full).
+    fn flush(&mut self, i: usize) {
+        let (batch, bytes) = &mut self.batches[i];
+        if batch.is_empty() {
+            return;
+        }
+        let full = std::mem::replace(batch, Vec::with_capacity(BATCH_JOBS));
+        *bytes = 0;
+        // A worker only goes away by panicking; `finish` reports it.
+        let _ = self.senders[i].send(full);
+    }
+
+    /// Starts an inode; its Data and End jobs go to the same worker.
+    pub fn begin(&mut self, b: Begin) {
+        if !self.senders.is_empty() {
+            self.current = self.next;
+            self.next = (self.next + 1) % self.senders.len();
+        }
+        self.send(Job::Begin(Box::new(b)));
+    }
+
+    /// Contents of the inode begun last.
+    pub fn data(&mut self, offset: u64, bytes: &[u8]) {
+        if let Some(worker) = &mut self.inline {
+            // No copy when writing on this thread.
+            worker.write(offset, bytes);
+            return;
+        }
+        let mut buf = self.spare.try_recv().unwrap_or_default();
+        buf.clear();
+        buf.extend_from_slice(bytes);
+        self.send(Job::Data { offset, bytes: buf });
+    }
+
+    /// Attributes of the inode begun last; closes it.
+    pub fn end(&mut self, attrs: Attrs, size: u64) {
+        self.send(Job::End {
+            attrs: Box::new(attrs),
+            size,
+        });
+    }
+
+    /// True once a fatal error was met: reading on is pointless.
+    pub fn stopped(&self) -> bool {
+        self.shared.stop.load(Ordering::Acquire)
+    }
+
+    /// The reports so far (never blocks).
+    pub fn reports(&self) -> impl Iterator<Item = Report> + '_ {
+        self.reports.try_iter()
+    }
+
+    /// Waits for every job to be done; returns the last reports and the
+    /// fatal error, if any.
+    pub fn finish(mut self) -> (Vec<Report>, Option<Fatal>) {
+        for i in 0..self.senders.len() {
+            self.flush(i);
+        }
+        self.senders.clear();
+        let mut panicked = false;
+        for t in self.threads.drain(..) {
+            panicked |= t.join().is_err();
+        }
+        self.inline = None;
+        let reports: Vec<Report> = self.reports.try_iter().collect();
+        let mut fatal = self
+            .shared
+            .fatal
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if panicked && fatal.is_none() {
+            fatal = Some(Fatal {
+                ino: 0,
+                path: "(writer thread)".into(),
+                error: io::Error::other("a writer thread failed"),
+                inode_lost: false,
+            });
+        }
+        (reports, fatal)
+    }
+}
