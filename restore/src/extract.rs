@@ -361,8 +361,6 @@ fn extract_one(
         unlink_first: opts.unlink_first,
         links,
     });
-    // Counted now; taken back if its writer reports it failed.
-    outcome.restored += 1;
     if is_file {
         send_data(reader, writers)?;
     }
@@ -386,7 +384,6 @@ fn take_reports(
             Report::Verbose(line) => ui.verbose(&line),
             Report::Warn(w) => ui.warn(&w),
             Report::NotRestored { warning, failed } => {
-                outcome.restored = outcome.restored.saturating_sub(1);
                 ui.warn(&warning);
                 outcome.failed.push(failed);
             }
@@ -394,10 +391,7 @@ fn take_reports(
                 ui.warn(&warning);
                 outcome.failed.push(failed);
             }
-            Report::Abandoned { ino } => {
-                outcome.restored = outcome.restored.saturating_sub(1);
-                abandoned.push(ino);
-            }
+            Report::Abandoned { ino } => abandoned.push(ino),
         }
     }
 }
@@ -520,12 +514,11 @@ pub fn extract_files(
         finish_pending(p, &mut writers);
     }
     // Every file is written before the directory pass.
-    let (reports, fatal) = writers.finish();
-    take_reports(reports, &mut abandoned, ui, &mut outcome);
-    if let Some(f) = fatal {
-        if f.inode_lost {
-            outcome.restored = outcome.restored.saturating_sub(1);
-        }
+    let done = writers.finish();
+    take_reports(done.reports, &mut abandoned, ui, &mut outcome);
+    // (-N counted its inodes as it read them.)
+    outcome.restored += done.restored;
+    if let Some(f) = done.fatal {
         let (ino, path, e) = (f.ino, f.path, f.error);
         outcome.stopped = Some(format!(
             "write error extracting inode {ino}, name {path}: {e}"

@@ -26,7 +26,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -98,12 +98,22 @@ pub enum Report {
     Verbose(String),
     /// A warning (an attribute that could not be set).
     Warn(String),
-    /// The inode could not be created or written: it is not restored.
+    /// The inode could not be created or written.
     NotRestored { warning: String, failed: String },
     /// One of its other names could not be made (the inode is restored).
     NameFailed { warning: String, failed: String },
     /// Skipped after a fatal error: the inode was not written.
     Abandoned { ino: u32 },
+}
+
+/// What the writers did, once all is written.
+pub struct Finished {
+    /// The reports not yet taken.
+    pub reports: Vec<Report>,
+    /// The error that stopped the run, if one did.
+    pub fatal: Option<Fatal>,
+    /// Inodes written in full, hard links not counted.
+    pub restored: u64,
 }
 
 /// The error that stopped the run.
@@ -112,9 +122,6 @@ pub struct Fatal {
     pub ino: u32,
     pub path: String,
     pub error: io::Error,
-    /// The inode itself was not written (false when only a hard link
-    /// failed).
-    pub inode_lost: bool,
 }
 
 /// Errors after which writing more is pointless: report and stop.
@@ -155,6 +162,8 @@ pub fn writer_threads(verbose: bool) -> usize {
 struct Shared {
     stop: AtomicBool,
     fatal: Mutex<Option<Fatal>>,
+    /// Inodes whose End was reached with everything written.
+    restored: AtomicU64,
 }
 
 /// The inode a worker is writing.
@@ -192,9 +201,9 @@ impl Worker {
         let _ = self.reports.send(r);
     }
 
-    /// Records a failure of the current inode (or, `inode_lost` false, of
-    /// one of its names): the first fatal one stops the run.
-    fn fail(&self, ino: u32, path: &str, error: io::Error, inode_lost: bool, what: Report) {
+    /// Records a failure of an inode or one of its names: the first fatal
+    /// one stops the run, the others are reported as `what`.
+    fn fail(&self, ino: u32, path: &str, error: io::Error, what: Report) {
         if is_fatal(&error) {
             let mut fatal = self.shared.fatal.lock().unwrap_or_else(|p| p.into_inner());
             if fatal.is_none() {
@@ -202,7 +211,6 @@ impl Worker {
                     ino,
                     path: path.to_string(),
                     error,
-                    inode_lost,
                 });
                 self.shared.stop.store(true, Ordering::Release);
                 return;
@@ -241,13 +249,7 @@ impl Worker {
             Err(e) => {
                 c.ok = false;
                 let (ino, path) = (c.ino, c.path.clone());
-                self.fail(
-                    ino,
-                    &path,
-                    clone_error(&e),
-                    true,
-                    not_restored(ino, &path, e),
-                );
+                self.fail(ino, &path, clone_error(&e), not_restored(ino, &path, e));
             }
         }
     }
@@ -277,7 +279,6 @@ impl Worker {
                     b.ino,
                     &b.path,
                     clone_error(&e),
-                    true,
                     not_restored(b.ino, &b.path, e),
                 );
                 return;
@@ -316,7 +317,7 @@ impl Worker {
                         ),
                         failed: format!("{} (inode {}): {e}", l.path, c.ino),
                     };
-                    self.fail(c.ino, &c.path, e, false, what);
+                    self.fail(c.ino, &c.path, e, what);
                     break;
                 }
                 Err(e) => self.report(Report::NameFailed {
@@ -342,7 +343,6 @@ impl Worker {
                             c.ino,
                             &c.path,
                             clone_error(&e),
-                            true,
                             not_restored(c.ino, &c.path, e),
                         );
                         return;
@@ -363,6 +363,8 @@ impl Worker {
                 false,
             ),
         };
+        // Restored, even if an attribute could not be set (a warning).
+        self.shared.restored.fetch_add(1, Ordering::Relaxed);
         for f in failures {
             self.report(Report::Warn(format!("{}: {}: {}", c.path, f.what, f.error)));
         }
@@ -520,9 +522,8 @@ impl Writers {
         self.reports.try_iter()
     }
 
-    /// Waits for every job to be done; returns the last reports and the
-    /// fatal error, if any.
-    pub fn finish(mut self) -> (Vec<Report>, Option<Fatal>) {
+    /// Waits for every job to be done.
+    pub fn finish(mut self) -> Finished {
         for i in 0..self.senders.len() {
             self.flush(i);
         }
@@ -544,9 +545,12 @@ impl Writers {
                 ino: 0,
                 path: "(writer thread)".into(),
                 error: io::Error::other("a writer thread failed"),
-                inode_lost: false,
             });
         }
-        (reports, fatal)
+        Finished {
+            reports,
+            fatal,
+            restored: self.shared.restored.load(Ordering::Relaxed),
+        }
     }
 }
