@@ -16,6 +16,11 @@
 //! from several threads and packs their output in order.
 
 use dump_format::dirent::dt_from_ext2_ft;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
 use dump_format::dirent::{encode_directory, DirEntry as TapeDirEntry};
 use dump_format::ext::{InodeExtension, Timestamp as TapeTime};
 use dump_format::header::{
@@ -50,15 +55,37 @@ pub enum Piece {
     Note(String),
 }
 
-/// Where data blocks come from. The filesystem in production; tests wrap
-/// it to inject read errors.
+/// Where data blocks come from: the device through pread(2) in production
+/// ([`DeviceBlocks`]); tests wrap a source to inject read errors.
 pub trait BlockSource: Sync {
-    fn read_blocks(&self, byte_offset: u64, buf: &mut [u8]) -> Result<(), fsimage::Error>;
+    fn read_blocks(&self, byte_offset: u64, buf: &mut [u8]) -> io::Result<()>;
+}
+
+/// File data read with pread(2) from the device or image. fsimage maps the
+/// device for metadata; reading the bulk of the data through that mapping
+/// would count every page of every file in the process's resident set, so
+/// data goes through plain reads (kept out of RSS, same speed).
+pub struct DeviceBlocks {
+    file: File,
+}
+
+impl DeviceBlocks {
+    pub fn open(path: &Path) -> io::Result<DeviceBlocks> {
+        Ok(DeviceBlocks {
+            file: File::open(path)?,
+        })
+    }
+}
+
+impl BlockSource for DeviceBlocks {
+    fn read_blocks(&self, byte_offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        self.file.read_exact_at(buf, byte_offset)
+    }
 }
 
 impl BlockSource for Filesystem {
-    fn read_blocks(&self, byte_offset: u64, buf: &mut [u8]) -> Result<(), fsimage::Error> {
-        self.read_at(byte_offset, buf)
+    fn read_blocks(&self, byte_offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        self.read_at(byte_offset, buf).map_err(io::Error::other)
     }
 }
 
@@ -180,24 +207,19 @@ fn set_all_present(h: &mut Header, count: usize) {
 /// with one block per header (dumpdirino()); rdump does the same so that
 /// its streams have dump's layout.
 fn literal_pieces(first: Header, data: Vec<u8>, per_header: usize, out: &mut Vec<Piece>) {
-    let blocks = data.len().div_ceil(TP_BSIZE);
-    if blocks == 0 {
+    if data.is_empty() {
         out.push(Piece::Header(Box::new(first)));
         return;
     }
+    let per_header = per_header.clamp(1, TP_NINDIR);
     let mut header = first;
-    let mut data = data;
-    let mut done = 0;
-    while done < blocks {
-        let n = (blocks - done).min(per_header.clamp(1, TP_NINDIR));
+    for chunk in data.chunks(per_header * TP_BSIZE) {
         let mut h = header.clone();
-        set_all_present(&mut h, n);
+        set_all_present(&mut h, chunk.len().div_ceil(TP_BSIZE));
         out.push(Piece::Header(Box::new(h)));
-        let take = (n * TP_BSIZE).min(data.len());
-        let rest = data.split_off(take);
-        out.push(Piece::Data(data));
-        data = rest;
-        done += n;
+        // A copy of exactly this chunk: pieces must not share (and keep
+        // alive) the capacity of one big buffer.
+        out.push(Piece::Data(chunk.to_vec()));
         header.c_type = RecordType::Addr as i32;
     }
 }

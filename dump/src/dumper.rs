@@ -8,7 +8,7 @@ use dump_format::compress::Compression;
 use fsimage::Filesystem;
 
 use crate::cli::{CompressionChoice, Options, Target};
-use crate::content::Context;
+use crate::content::{Context, DeviceBlocks};
 use crate::layout::{self, VolumeInfo};
 use crate::output::Output;
 use crate::pipeline::{self, Settings};
@@ -188,9 +188,19 @@ pub fn run(opts: Options) -> i32 {
         ntrec: opts.ntrec,
         compressed,
     };
+    let blocks = match DeviceBlocks::open(&resolved.device) {
+        Ok(b) => b,
+        Err(e) => {
+            return abort(
+                r,
+                X_STARTUP,
+                format_args!("Cannot open {}: {e}", resolved.device.display()),
+            )
+        }
+    };
     let ctx = Context {
         fs: &fs,
-        blocks: &fs,
+        blocks: &blocks,
         template: layout::template(&volume),
         excluded: &plan.excluded,
         reporter: r,

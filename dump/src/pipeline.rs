@@ -41,6 +41,10 @@ use crate::plan::Plan;
 const MAX_JOBS_IN_FLIGHT: usize = 64;
 /// Upper bound of memory held by records in flight.
 const RECORD_BYTES_IN_FLIGHT: usize = 64 << 20;
+/// Records travel between packer, compressors and writer in batches of about
+/// this size: one channel round trip per 10 KiB record would cost more than
+/// compressing it.
+const BATCH_BYTES: usize = 256 << 10;
 
 /// How to run the pipeline.
 #[derive(Debug, Clone, Copy)]
@@ -79,8 +83,11 @@ enum Job {
 }
 
 type JobResult = Result<Vec<Piece>, DumpError>;
-/// A record to compress: its number, its bytes, where the result goes.
-type CompressJob = (u64, Vec<u8>, Sender<Result<Vec<u8>, DumpError>>);
+/// Consecutive tape records, in order.
+type Batch = Vec<Vec<u8>>;
+/// Records to compress: the number of the first, the records, where the
+/// framed records go.
+type CompressJob = (u64, Batch, Sender<Result<Batch, DumpError>>);
 
 /// A place in the output order: ready now, or filled in later by a thread.
 enum Slot<T> {
@@ -106,19 +113,24 @@ pub fn run(
     out: &mut Output,
 ) -> Result<Written, DumpError> {
     let threads = settings.threads.max(1);
-    let jobs_in_flight = (2 * threads).clamp(4, MAX_JOBS_IN_FLIGHT);
+    // Readers mostly wait for the disk: more of them than cores keeps
+    // several reads queued, which is what makes reading fast.
+    let readers = (2 * threads).max(4);
+    let jobs_in_flight = (2 * readers).clamp(4, MAX_JOBS_IN_FLIGHT);
     let record_bytes = settings.ntrec * TP_BSIZE;
-    let records_in_flight = (2 * threads).clamp(4, (RECORD_BYTES_IN_FLIGHT / record_bytes).max(4));
+    let records_per_batch = (BATCH_BYTES / record_bytes).max(1);
+    let batch_bytes = records_per_batch * record_bytes;
+    let batches_in_flight = (2 * threads).clamp(4, (RECORD_BYTES_IN_FLIGHT / batch_bytes).max(4));
     let compressing = settings.compression != Compression::None;
 
     let (job_tx, job_rx) = bounded::<(Job, Sender<JobResult>)>(jobs_in_flight);
     let (slot_tx, slot_rx) = bounded::<Slot<Vec<Piece>>>(jobs_in_flight);
-    let (comp_tx, comp_rx) = bounded::<CompressJob>(records_in_flight);
-    let (rec_tx, rec_rx) = bounded::<Slot<Vec<u8>>>(records_in_flight);
+    let (comp_tx, comp_rx) = bounded::<CompressJob>(batches_in_flight);
+    let (rec_tx, rec_rx) = bounded::<Slot<Batch>>(batches_in_flight);
 
     thread::scope(|s| {
         let scanner = s.spawn(move || scan(ctx, plan, slot_tx, job_tx));
-        let readers: Vec<_> = (0..threads)
+        let readers: Vec<_> = (0..readers)
             .map(|_| {
                 let job_rx = job_rx.clone();
                 s.spawn(move || {
@@ -135,21 +147,25 @@ pub fn run(
                 let comp_rx = comp_rx.clone();
                 let c = settings.compression;
                 s.spawn(move || {
-                    for (record, bytes, tx) in comp_rx {
-                        let framed = frame_record(&bytes, c, ByteOrder::Little).map_err(|e| {
-                            DumpError::Compress {
-                                record,
-                                reason: e.to_string(),
-                            }
-                        });
-                        let _ = tx.send(framed);
+                    for (first, batch, tx) in comp_rx {
+                        let _ = tx.send(compress_batch(first, batch, c));
                     }
                 })
             })
             .collect();
         drop(comp_rx);
         let end = layout::end_template(&ctx.template, plan.inodes_count);
-        let packer = s.spawn(move || pack(ctx, settings, &end, slot_rx, comp_tx, rec_tx));
+        let packer = s.spawn(move || {
+            pack(
+                ctx,
+                settings,
+                records_per_batch,
+                &end,
+                slot_rx,
+                comp_tx,
+                rec_tx,
+            )
+        });
 
         let written = write(ctx, settings.ntrec, rec_rx, out);
 
@@ -337,48 +353,104 @@ fn run_job(ctx: &Context<'_>, job: Job) -> JobResult {
     }
 }
 
+/// Frames a batch of records for a compressed dump; record 0, the first
+/// of the dump, stays as it is (restore reads it before it knows the dump
+/// is compressed).
+fn compress_batch(first: u64, batch: Batch, c: Compression) -> Result<Batch, DumpError> {
+    batch
+        .into_iter()
+        .enumerate()
+        .map(|(i, record)| {
+            let n = first + i as u64;
+            if n == 0 {
+                return Ok(record);
+            }
+            frame_record(&record, c, ByteOrder::Little).map_err(|e| DumpError::Compress {
+                record: n,
+                reason: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Hands records on in batches: straight to the writer, or through the
+/// compressors.
+struct RecordOut {
+    compressing: bool,
+    per_batch: usize,
+    batch: Batch,
+    first: u64,
+    next: u64,
+    compress: Sender<CompressJob>,
+    records: Sender<Slot<Batch>>,
+}
+
+impl RecordOut {
+    fn push(&mut self, record: Vec<u8>) -> Result<(), DumpError> {
+        if self.batch.is_empty() {
+            self.first = self.next;
+        }
+        self.batch.push(record);
+        self.next += 1;
+        if self.batch.len() == self.per_batch {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), DumpError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.batch);
+        if !self.compressing {
+            return self
+                .records
+                .send(Slot::Ready(batch))
+                .map_err(|_| DumpError::Cancelled);
+        }
+        let (tx, rx) = bounded(1);
+        self.records
+            .send(Slot::Pending(rx))
+            .map_err(|_| DumpError::Cancelled)?;
+        self.compress
+            .send((self.first, batch, tx))
+            .map_err(|_| DumpError::Cancelled)
+    }
+}
+
 /// The packer thread: pieces in order → numbered tape records.
 fn pack(
     ctx: &Context<'_>,
     settings: Settings,
+    records_per_batch: usize,
     end: &Header,
     slots: Receiver<Slot<Vec<Piece>>>,
     compress: Sender<CompressJob>,
-    records: Sender<Slot<Vec<u8>>>,
+    records: Sender<Slot<Batch>>,
 ) -> Result<u64, DumpError> {
-    let compressing = settings.compression != Compression::None;
     let mut packer = RecordPacker::new(settings.ntrec);
-    let mut next_record = 0u64;
-    let mut emit = |record: Vec<u8>| -> Result<(), DumpError> {
-        let n = next_record;
-        next_record += 1;
-        // The first record of a dump is never compressed (restore reads it
-        // before it knows the dump is compressed).
-        if !compressing || n == 0 {
-            return records
-                .send(Slot::Ready(record))
-                .map_err(|_| DumpError::Cancelled);
-        }
-        let (tx, rx) = bounded(1);
-        records
-            .send(Slot::Pending(rx))
-            .map_err(|_| DumpError::Cancelled)?;
-        compress
-            .send((n, record, tx))
-            .map_err(|_| DumpError::Cancelled)
+    let mut out = RecordOut {
+        compressing: settings.compression != Compression::None,
+        per_batch: records_per_batch,
+        batch: Vec::with_capacity(records_per_batch),
+        first: 0,
+        next: 0,
+        compress,
+        records,
     };
     for slot in slots {
         for piece in slot.wait()? {
             match piece {
                 Piece::Header(mut h) => {
                     if let Some(r) = packer.push_header(&mut h) {
-                        emit(r)?;
+                        out.push(r)?;
                     }
                 }
                 Piece::Data(data) => {
                     for block in data.chunks(TP_BSIZE) {
                         if let Some(r) = packer.push_block(block) {
-                            emit(r)?;
+                            out.push(r)?;
                         }
                     }
                 }
@@ -387,12 +459,13 @@ fn pack(
         }
     }
     for r in packer.push_end(end) {
-        emit(r)?;
+        out.push(r)?;
     }
     let blocks = packer.blocks_written();
     if let Some(r) = packer.finish() {
-        emit(r)?;
+        out.push(r)?;
     }
+    out.flush()?;
     Ok(blocks)
 }
 
@@ -400,16 +473,17 @@ fn pack(
 fn write(
     ctx: &Context<'_>,
     ntrec: usize,
-    records: Receiver<Slot<Vec<u8>>>,
+    batches: Receiver<Slot<Batch>>,
     out: &mut Output,
 ) -> Result<u64, DumpError> {
     let mut bytes = 0u64;
     let mut blocks = 0u64;
-    for slot in records {
-        let record = slot.wait()?;
-        blocks += ntrec as u64;
-        out.write_record(&record, ntrec as u64)?;
-        bytes += record.len() as u64;
+    for slot in batches {
+        for record in slot.wait()? {
+            blocks += ntrec as u64;
+            out.write_record(&record, ntrec as u64)?;
+            bytes += record.len() as u64;
+        }
         ctx.reporter.progress(blocks);
     }
     Ok(bytes)
@@ -433,15 +507,11 @@ mod tests {
     }
 
     impl content::BlockSource for FailingBlock<'_> {
-        fn read_blocks(&self, offset: u64, buf: &mut [u8]) -> Result<(), fsimage::Error> {
+        fn read_blocks(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
             if (offset..offset + buf.len() as u64).contains(&self.bad_offset) {
-                return Err(fsimage::Error::Io {
-                    offset: self.bad_offset,
-                    len: buf.len(),
-                    source: std::io::Error::other("injected media error"),
-                });
+                return Err(std::io::Error::other("injected media error"));
             }
-            self.fs.read_at(offset, buf)
+            content::BlockSource::read_blocks(self.fs, offset, buf)
         }
     }
 
