@@ -19,14 +19,16 @@
 //! Errors: a write error that makes going on pointless (no space, I/O
 //! error, read-only filesystem, quota) is recorded once as the [`Fatal`]
 //! error and raises a stop flag the reader polls; workers then skip the
-//! inodes not yet begun and report them [`Report::Abandoned`]. Other
-//! failures and attribute warnings come back as [`Report`]s.
+//! inodes that come after the failed one on the tape and are not begun
+//! yet, and report them [`Report::Abandoned`] — as a sequential restore,
+//! everything before the failure is still written. Other failures and
+//! attribute warnings come back as [`Report`]s.
 
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -45,7 +47,7 @@ const BATCH_BYTES: usize = 1 << 20;
 /// handles) to (8 + 2 × workers) × 32.
 const BATCHES_IN_FLIGHT: usize = 8;
 
-/// Most worker threads used, whatever the machine.
+/// Most worker threads `RRESTORE_WRITERS` may ask for.
 const MAX_WRITERS: usize = 4;
 
 /// What to create for an inode.
@@ -77,18 +79,13 @@ pub struct Begin {
 
 /// One step of writing an inode.
 pub enum Job {
-    Begin(Box<Begin>),
+    /// `seq`: the inode's position in the order of the tape.
+    Begin { seq: u64, begin: Box<Begin> },
     /// Contents at `offset` of the inode begun last on this worker.
-    Data {
-        offset: u64,
-        bytes: Vec<u8>,
-    },
+    Data { offset: u64, bytes: Vec<u8> },
     /// Sets the attributes of the inode begun last (and its size, when the
     /// data written stops short of it: a trailing hole), then closes it.
-    End {
-        attrs: Box<Attrs>,
-        size: u64,
-    },
+    End { attrs: Box<Attrs>, size: u64 },
 }
 
 /// What a worker tells the reading thread.
@@ -122,6 +119,11 @@ pub struct Fatal {
     pub ino: u32,
     pub path: String,
     pub error: io::Error,
+    /// Its position on the tape: the earliest fatal failure is the one
+    /// that stops the run, as in a sequential restore.
+    seq: u64,
+    /// How to report it if an earlier one turns up.
+    otherwise: Report,
 }
 
 /// Errors after which writing more is pointless: report and stop.
@@ -141,8 +143,13 @@ mod errno {
 }
 
 /// How many writer threads to use besides the reading thread: none for
-/// `-v` (ordered output) or on one CPU; else one per other CPU, at most
-/// [`MAX_WRITERS`]. `RRESTORE_WRITERS=n` overrides (for measuring).
+/// `-v` (ordered output) or on one CPU, else one. One writer already
+/// overlaps all the writing with the reading (each takes about half the
+/// time), and keeps the writes in the order of the tape: when space runs
+/// out, what was written is what came first, as with a sequential
+/// restore. With more writers, a later file can take the space an earlier
+/// one needed. `RRESTORE_WRITERS=n` overrides (for measuring; at most
+/// [`MAX_WRITERS`]).
 pub fn writer_threads(verbose: bool) -> usize {
     if verbose {
         return 0;
@@ -154,20 +161,32 @@ pub fn writer_threads(verbose: bool) -> usize {
         return n.min(MAX_WRITERS);
     }
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    (cpus - 1).min(MAX_WRITERS)
+    usize::from(cpus > 1)
 }
 
 /// State shared by the workers and the reading thread.
-#[derive(Default)]
 struct Shared {
-    stop: AtomicBool,
+    /// The tape position (Begin `seq`) of the earliest inode that failed
+    /// fatally; `u64::MAX` while none has.
+    stop_at: AtomicU64,
     fatal: Mutex<Option<Fatal>>,
     /// Inodes whose End was reached with everything written.
     restored: AtomicU64,
 }
 
+impl Shared {
+    fn new() -> Self {
+        Shared {
+            stop_at: AtomicU64::new(u64::MAX),
+            fatal: Mutex::new(None),
+            restored: AtomicU64::new(0),
+        }
+    }
+}
+
 /// The inode a worker is writing.
 struct Current {
+    seq: u64,
     ino: u32,
     path: String,
     parent: Arc<OwnedFd>,
@@ -203,25 +222,34 @@ impl Worker {
 
     /// Records a failure of an inode or one of its names: the first fatal
     /// one stops the run, the others are reported as `what`.
-    fn fail(&self, ino: u32, path: &str, error: io::Error, what: Report) {
-        if is_fatal(&error) {
-            let mut fatal = self.shared.fatal.lock().unwrap_or_else(|p| p.into_inner());
-            if fatal.is_none() {
-                *fatal = Some(Fatal {
-                    ino,
-                    path: path.to_string(),
-                    error,
-                });
-                self.shared.stop.store(true, Ordering::Release);
-                return;
-            }
+    fn fail(&self, seq: u64, ino: u32, path: &str, error: io::Error, what: Report) {
+        if !is_fatal(&error) {
+            self.report(what);
+            return;
         }
-        self.report(what);
+        let mut fatal = self.shared.fatal.lock().unwrap_or_else(|p| p.into_inner());
+        self.shared.stop_at.fetch_min(seq, Ordering::AcqRel);
+        if fatal.as_ref().is_some_and(|f| f.seq < seq) {
+            drop(fatal);
+            self.report(what);
+            return;
+        }
+        let earlier = fatal.replace(Fatal {
+            ino,
+            path: path.to_string(),
+            error,
+            seq,
+            otherwise: what,
+        });
+        drop(fatal);
+        if let Some(later) = earlier {
+            self.report(later.otherwise);
+        }
     }
 
     fn run(&mut self, job: Job) {
         match job {
-            Job::Begin(b) => self.begin(*b),
+            Job::Begin { seq, begin } => self.begin(seq, *begin),
             Job::Data { offset, bytes } => {
                 self.write(offset, &bytes);
                 if let Some(spare) = &self.spare {
@@ -248,17 +276,23 @@ impl Worker {
             Ok(()) => c.written = c.written.max(offset + bytes.len() as u64),
             Err(e) => {
                 c.ok = false;
-                let (ino, path) = (c.ino, c.path.clone());
-                self.fail(ino, &path, clone_error(&e), not_restored(ino, &path, e));
+                let (seq, ino, path) = (c.seq, c.ino, c.path.clone());
+                self.fail(
+                    seq,
+                    ino,
+                    &path,
+                    clone_error(&e),
+                    not_restored(ino, &path, e),
+                );
             }
         }
     }
 
-    fn begin(&mut self, b: Begin) {
+    fn begin(&mut self, seq: u64, b: Begin) {
         // An inode left without its End (the reader stopped) is dropped,
         // which closes it.
         self.current = None;
-        if self.shared.stop.load(Ordering::Acquire) {
+        if seq > self.shared.stop_at.load(Ordering::Acquire) {
             self.report(Report::Abandoned { ino: b.ino });
             return;
         }
@@ -276,6 +310,7 @@ impl Worker {
             Ok(fd) => fd.map(File::from),
             Err(e) => {
                 self.fail(
+                    seq,
                     b.ino,
                     &b.path,
                     clone_error(&e),
@@ -285,6 +320,7 @@ impl Worker {
             }
         };
         let mut c = Current {
+            seq,
             ino: b.ino,
             path: b.path,
             parent: b.parent,
@@ -317,7 +353,7 @@ impl Worker {
                         ),
                         failed: format!("{} (inode {}): {e}", l.path, c.ino),
                     };
-                    self.fail(c.ino, &c.path, e, what);
+                    self.fail(c.seq, c.ino, &c.path, e, what);
                     break;
                 }
                 Err(e) => self.report(Report::NameFailed {
@@ -340,6 +376,7 @@ impl Worker {
                 if size > c.written {
                     if let Err(e) = file.set_len(size) {
                         self.fail(
+                            c.seq,
                             c.ino,
                             &c.path,
                             clone_error(&e),
@@ -402,12 +439,14 @@ pub struct Writers {
     /// The worker of the inode begun last, and the next one to use.
     current: usize,
     next: usize,
+    /// Inodes begun so far (the next Begin's `seq`).
+    begun: u64,
 }
 
 impl Writers {
     /// Starts `threads` writer threads (0: write on the calling thread).
     pub fn new(threads: usize) -> io::Result<Self> {
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared::new());
         let (report_tx, reports) = unbounded();
         let (spare_tx, spare) = bounded(SPARE_BUFFERS);
         let mut w = Writers {
@@ -420,6 +459,7 @@ impl Writers {
             spare,
             current: 0,
             next: 0,
+            begun: 0,
         };
         if threads == 0 {
             w.inline = Some(Worker {
@@ -488,7 +528,11 @@ impl Writers {
             self.current = self.next;
             self.next = (self.next + 1) % self.senders.len();
         }
-        self.send(Job::Begin(Box::new(b)));
+        self.begun += 1;
+        self.send(Job::Begin {
+            seq: self.begun,
+            begin: Box::new(b),
+        });
     }
 
     /// Contents of the inode begun last.
@@ -514,7 +558,7 @@ impl Writers {
 
     /// True once a fatal error was met: reading on is pointless.
     pub fn stopped(&self) -> bool {
-        self.shared.stop.load(Ordering::Acquire)
+        self.shared.stop_at.load(Ordering::Acquire) != u64::MAX
     }
 
     /// The reports so far (never blocks).
@@ -545,6 +589,8 @@ impl Writers {
                 ino: 0,
                 path: "(writer thread)".into(),
                 error: io::Error::other("a writer thread failed"),
+                seq: 0,
+                otherwise: Report::Warn("a writer thread failed".into()),
             });
         }
         Finished {

@@ -291,3 +291,88 @@ fn many_files_and_hard_links_restore_identically() {
         );
     }
 }
+
+/// Unmounts on drop.
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+fn restore_into_tiny_tmpfs(tag: &str, writers: &str) -> (String, Option<i32>, PathBuf, Mounted) {
+    let dir = scratch(tag);
+    check(
+        Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(&dir),
+    );
+    let guard = Mounted(dir.clone());
+    let out = run({
+        let mut c = rrestore();
+        c.arg("-rf")
+            .arg(testdata().join("ext4-4k.dump"))
+            .current_dir(&dir)
+            .env("RRESTORE_WRITERS", writers);
+        c
+    });
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (stderr, out.status.code(), dir, guard)
+}
+
+/// Running out of space with one writer thread (the default on more than
+/// one CPU): the same report as a sequential restore, and the files
+/// before the failing one on the tape are written in full.
+#[test]
+fn enospc_with_one_writer_thread_is_reported_like_a_sequential_run() {
+    assert!(
+        is_root(),
+        "this test needs root (it mounts a 64 KiB tmpfs); run the tests as root"
+    );
+    require_tool("mount");
+    let (stderr, code, dir, _guard) = restore_into_tiny_tmpfs("enospc-1", "1");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "restore stopped: write error extracting inode 16, name ./hundred-k.txt: No space left on device"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("4 of 24 selected files were restored"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("were not reached"), "{stderr}");
+    // Inodes 12-15 come before the failing one.
+    assert_eq!(
+        std::fs::read(dir.join("small.txt")).unwrap(),
+        b"hello, dump\n"
+    );
+    assert_eq!(
+        std::fs::metadata(dir.join("four-k-plus-1")).unwrap().len(),
+        4097
+    );
+}
+
+/// With two writer threads, which files fit before space runs out
+/// depends on timing, but the run still stops, says so, and lists what
+/// was not restored.
+#[test]
+fn enospc_with_two_writer_threads_is_reported() {
+    assert!(
+        is_root(),
+        "this test needs root (it mounts a 64 KiB tmpfs); run the tests as root"
+    );
+    require_tool("mount");
+    let (stderr, code, _dir, _guard) = restore_into_tiny_tmpfs("enospc-2", "2");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("restore stopped: write error extracting inode"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    assert!(stderr.contains("selected files were restored"), "{stderr}");
+    assert!(stderr.contains("were not reached"), "{stderr}");
+    assert!(stderr.contains("names were not restored"), "{stderr}");
+}
