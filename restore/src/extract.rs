@@ -226,6 +226,8 @@ fn send_data(
 }
 
 enum ExtractError {
+    /// Creating the file or one of its names failed.
+    Write(io::Error),
     /// The stream broke.
     Tape(dump_format::ReadError),
     /// Anything else about this one file (message).
@@ -331,9 +333,44 @@ fn extract_one(
             begun: false,
         }));
     };
-    // The other names: hard links to the first, made right after it.
+    let kind = match kind {
+        // Regular files are created here, in tape order, with their hard
+        // links; the writer does the rest.
+        Kind::File => {
+            let fd = fsops::create_file_at(parent.as_fd(), &name, opts.unlink_first)
+                .map_err(ExtractError::Write)?;
+            if opts.by_name {
+                for &other in &names[1..] {
+                    let (odir, oname, opath) = place(tree, other, ino, opts);
+                    let linked = dirs.get(tree, odir).and_then(|op| {
+                        fsops::hard_link_at(
+                            parent.as_fd(),
+                            &name,
+                            op.as_fd(),
+                            &oname,
+                            opts.unlink_first,
+                        )
+                    });
+                    match linked {
+                        Ok(()) => ui.verbose(&format!("Create hard link {opath}->{path}")),
+                        Err(e) if writer::is_fatal(&e) => return Err(ExtractError::Write(e)),
+                        Err(e) => {
+                            ui.warn(&format!(
+                                "warning: cannot create hard link {opath}->{path}: {e}"
+                            ));
+                            outcome.failed.push(format!("{opath} (inode {ino}): {e}"));
+                        }
+                    }
+                }
+            }
+            Kind::Created(fd.into())
+        }
+        other => other,
+    };
+    // The other names of other kinds: hard links made by the writer right
+    // after it creates the first.
     let mut links = Vec::new();
-    if opts.by_name {
+    if opts.by_name && !matches!(kind, Kind::Created(_)) {
         for &other in &names[1..] {
             let (odir, oname, opath) = place(tree, other, ino, opts);
             match dirs.get(tree, odir) {
@@ -351,7 +388,7 @@ fn extract_one(
             }
         }
     }
-    let is_file = matches!(kind, Kind::File);
+    let is_file = matches!(kind, Kind::Created(_));
     writers.begin(Begin {
         ino,
         path,
@@ -494,6 +531,18 @@ pub fn extract_files(
                         outcome.stopped = Some(format!("error reading the dump: {e}"));
                         break;
                     }
+                    Err(ExtractError::Write(e)) => {
+                        let path = display_name(catalog, selection, ino, opts);
+                        if writer::is_fatal(&e) {
+                            outcome.stopped = Some(format!(
+                                "write error extracting inode {ino}, name {path}: {e}"
+                            ));
+                            outcome.failed.push(format!("{path} (inode {ino}): {e}"));
+                            break;
+                        }
+                        ui.warn(&format!("{path}: cannot create file: {e}"));
+                        outcome.failed.push(format!("{path} (inode {ino}): {e}"));
+                    }
                     Err(ExtractError::Other(msg)) => {
                         ui.warn(&msg);
                         outcome.failed.push(msg);
@@ -518,6 +567,8 @@ pub fn extract_files(
     take_reports(done.reports, &mut abandoned, ui, &mut outcome);
     // (-N counted its inodes as it read them.)
     outcome.restored += done.restored;
+    // A writer's fatal error is on an inode before any the reader failed
+    // on (the reader runs ahead): it is the one that stopped the run.
     if let Some(f) = done.fatal {
         let (ino, path, e) = (f.ino, f.path, f.error);
         outcome.stopped = Some(format!(

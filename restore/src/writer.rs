@@ -53,8 +53,15 @@ const MAX_WRITERS: usize = 4;
 /// What to create for an inode.
 pub enum Kind {
     File,
+    /// A regular file the reading thread already created (and linked):
+    /// creating in tape order there keeps the writer's share of the work
+    /// (data, attributes, close) close to the reader's.
+    Created(File),
     Symlink(Vec<u8>),
-    Node { kind: FileType, rdev: (u32, u32) },
+    Node {
+        kind: FileType,
+        rdev: (u32, u32),
+    },
 }
 
 /// Another name of the inode (a hard link to its first name).
@@ -299,6 +306,7 @@ impl Worker {
         let parent = b.parent.as_fd();
         let made = match &b.kind {
             Kind::File => fsops::create_file_at(parent, &b.name, b.unlink_first).map(Some),
+            Kind::Created(_) => Ok(None),
             Kind::Symlink(target) => {
                 fsops::make_symlink_at(parent, &b.name, target, b.unlink_first).map(|()| None)
             }
@@ -306,8 +314,12 @@ impl Worker {
                 fsops::make_node_at(parent, &b.name, *kind, *rdev, b.unlink_first).map(|()| None)
             }
         };
+        let is_symlink = matches!(b.kind, Kind::Symlink(_));
         let file = match made {
-            Ok(fd) => fd.map(File::from),
+            Ok(fd) => match b.kind {
+                Kind::Created(file) => Some(file),
+                _ => fd.map(File::from),
+            },
             Err(e) => {
                 self.fail(
                     seq,
@@ -326,7 +338,7 @@ impl Worker {
             parent: b.parent,
             name: b.name,
             file,
-            is_symlink: matches!(b.kind, Kind::Symlink(_)),
+            is_symlink,
             written: 0,
             ok: true,
         };
