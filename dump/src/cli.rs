@@ -410,8 +410,9 @@ usage: rdump [-level#] [-qSv] [-b blocksize] [-f file] [-j[level]] [-z[level]]
   -S            print the estimated size of the dump in bytes and exit
   -T date       date of the previous dump (incremental dumps: not yet supported)
   -v            verbose: report every inode dumped
-  --threads N   worker threads for reading and compressing (default: the number
-                of cores); the output is byte-identical for any N
+  --threads N   compress with N threads and read with 2N (at least 4; reads
+                wait for the disk); default N: the number of cores. The
+                output is byte-identical for any N
   --help        print this help
   --version     print the version
 

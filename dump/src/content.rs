@@ -416,12 +416,21 @@ pub fn whole_inode(ctx: &Context<'_>, inode: &Inode) -> Result<Vec<Piece>, DumpE
         }
         FileType::Regular if inode.has_inline_data() => {
             verbose_regular(ctx, ino, &mut out);
-            let mut data = ctx
+            let data = ctx
                 .fs
                 .inline_data(inode)
                 .map_err(fs_err)?
                 .unwrap_or_default();
-            data.resize(inode.size as usize, 0);
+            if data.len() as u64 != inode.size {
+                // fsimage returns `size` bytes; anything else is a damaged
+                // inode. Dump what is there rather than invent bytes.
+                ctx.reporter.warning(format_args!(
+                    "inode {ino}: inline data holds {} bytes but the size is {}; dumped {} bytes",
+                    data.len(),
+                    inode.size,
+                    data.len()
+                ));
+            }
             let h = inode_header(&ctx.template, inode, data.len() as u64);
             literal_pieces(h.clone(), data, TP_NINDIR, &mut out);
             h

@@ -20,6 +20,8 @@ pub const ROOT_INO: u32 = 2;
 pub const RESIZE_INO: u32 = 7;
 /// Direct block pointers in an ext2 inode (dump's NDADDR).
 const NDADDR: u64 = 12;
+/// Most blocks an ext2/3/4 file can have (32-bit logical block numbers).
+pub const MAX_FILE_BLOCKS: u64 = 1 << 32;
 /// c_addr entries per header (TP_NINDIR).
 const TP_NINDIR: i64 = 512;
 
@@ -59,9 +61,9 @@ pub fn plan(fs: &Filesystem, reporter: &Reporter) -> Result<Plan, DumpError> {
     let inodes_count = fs.inode_count();
     let bs = u64::from(fs.block_size());
     // dump sizes its maps for inode numbers 1..=s_inodes_count+1.
-    let mut used = InodeMap::new(inodes_count + 1);
-    let mut dumped = InodeMap::new(inodes_count + 1);
-    let mut dirs = InodeMap::new(inodes_count + 1);
+    let mut used = InodeMap::new(inodes_count.saturating_add(1));
+    let mut dumped = InodeMap::new(inodes_count.saturating_add(1));
+    let mut dirs = InodeMap::new(inodes_count.saturating_add(1));
     let mut excluded = Vec::new();
     let journal = (sb.feature_compat & compat::HAS_JOURNAL != 0 && sb.journal_inum != 0)
         .then_some(sb.journal_inum);
@@ -75,6 +77,7 @@ pub fn plan(fs: &Filesystem, reporter: &Reporter) -> Result<Plan, DumpError> {
             Ok(i) => i,
             Err(e) => {
                 reporter.warning(format_args!("inode {ino} cannot be read, not dumped: {e}"));
+                excluded.push(ino);
                 continue;
             }
         };
@@ -82,6 +85,23 @@ pub fn plan(fs: &Filesystem, reporter: &Reporter) -> Result<Plan, DumpError> {
             continue;
         }
         used.set(ino);
+        if inode.size.div_ceil(bs) > MAX_FILE_BLOCKS {
+            // No ext2/3/4 file has more than 2^32 blocks: a damaged inode,
+            // which would otherwise mean billions of tape headers.
+            reporter.warning(format_args!(
+                "inode {ino}: impossible size {} bytes, not dumped",
+                inode.size
+            ));
+            excluded.push(ino);
+            continue;
+        }
+        if let FileType::Unknown(kind) = inode.file_type() {
+            reporter.warning(format_args!(
+                "inode {ino}: undefined file type 0{kind:o}, not dumped"
+            ));
+            excluded.push(ino);
+            continue;
+        }
         let metadata_inode = Some(ino) == journal
             || ino == RESIZE_INO
             || (ino < first_ino && ino != ROOT_INO)

@@ -290,3 +290,25 @@ fn verbose_lists_inodes_in_order() {
     let reg = err.find("dumping regular inode").expect("a file listed");
     assert!(dirs < pass4 && pass4 < reg, "{err}");
 }
+
+/// Damaged inodes (an impossible size, an undefined type) are reported and
+/// left out, with their directory entries; the rest is dumped.
+#[test]
+fn damaged_inodes_are_reported_and_left_out() {
+    let work = tempfile::tempdir().unwrap();
+    let image = small_image(work.path(), &[]);
+    for cmd in ["sif /a size 0x7fffffffffff0000", "sif /d/b mode 0170644"] {
+        run(Command::new(tool("debugfs"))
+            .args(["-w", "-R", cmd])
+            .arg(&image));
+    }
+    let out = work.path().join("d.dump");
+    let err = dump_to(&image, &out, &[]);
+    assert!(err.contains("impossible size"), "{err}");
+    assert!(err.contains("undefined file type 0170000"), "{err}");
+    assert!(err.contains("2 warning(s)"), "{err}");
+    let listing = run(Command::new(tool("restore")).arg("-tf").arg(&out));
+    let text = String::from_utf8_lossy(&listing.stdout);
+    assert!(text.contains("./d\n"), "{text}");
+    assert!(!text.contains("./a\n") && !text.contains("./d/b"), "{text}");
+}
