@@ -5,7 +5,8 @@
 //! setting owners, modes, times…) dominates a restore, and can overlap
 //! with reading. So the reading thread ([`crate::extract`]) describes each
 //! inode as a short sequence of [`Job`]s — [`Begin`] (create it and its
-//! hard links), [`Job::Data`] (one piece of its contents), [`Job::End`]
+//! hard links; regular files come already created, in tape order, by the
+//! reading thread), [`Job::Data`] (one piece of its contents), [`Job::End`]
 //! (its attributes, then close) — and [`Writers`] hands all the jobs of one
 //! inode to the same worker, over a bounded channel, so they run in order
 //! and memory in flight stays bounded. Jobs travel in batches (most files
@@ -150,13 +151,16 @@ mod errno {
 }
 
 /// How many writer threads to use besides the reading thread: none for
-/// `-v` (ordered output) or on one CPU, else one. One writer already
-/// overlaps all the writing with the reading (each takes about half the
-/// time), and keeps the writes in the order of the tape: when space runs
-/// out, what was written is what came first, as with a sequential
-/// restore. With more writers, a later file can take the space an earlier
-/// one needed. `RRESTORE_WRITERS=n` overrides (for measuring; at most
-/// [`MAX_WRITERS`]).
+/// `-v` (ordered output), on one CPU, or when the machine is already busy
+/// (load average at least the number of CPUs: the writer would not get a
+/// CPU of its own, and two threads taking turns on one CPU cost more than
+/// one thread doing everything); else one. One writer overlaps the
+/// writing with the reading (with files created by the reader, each takes
+/// about half the time), and keeps the writes in the order of the tape:
+/// when space runs out, what was written is what came first, as with a
+/// sequential restore. With more writers, a later file can take the space
+/// an earlier one needed. `RRESTORE_WRITERS=n` overrides (for measuring;
+/// at most [`MAX_WRITERS`]).
 pub fn writer_threads(verbose: bool) -> usize {
     if verbose {
         return 0;
@@ -168,7 +172,19 @@ pub fn writer_threads(verbose: bool) -> usize {
         return n.min(MAX_WRITERS);
     }
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    usize::from(cpus > 1)
+    if cpus < 2 {
+        return 0;
+    }
+    match load_average() {
+        Some(load) if load >= cpus as f64 => 0,
+        _ => 1,
+    }
+}
+
+/// The one-minute load average (`None` if /proc is not there).
+fn load_average() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().next()?.parse().ok()
 }
 
 /// State shared by the workers and the reading thread.
