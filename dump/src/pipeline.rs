@@ -120,7 +120,10 @@ pub fn run(
     let record_bytes = settings.ntrec * TP_BSIZE;
     let records_per_batch = (BATCH_BYTES / record_bytes).max(1);
     let batch_bytes = records_per_batch * record_bytes;
-    let batches_in_flight = (2 * threads).clamp(4, (RECORD_BYTES_IN_FLIGHT / batch_bytes).max(4));
+    // Compression time varies from batch to batch (text, binaries, zeros);
+    // the writer waits for the oldest batch, so a deep window keeps every
+    // compressor busy meanwhile.
+    let batches_in_flight = (8 * threads).clamp(8, (RECORD_BYTES_IN_FLIGHT / batch_bytes).max(8));
     let compressing = settings.compression != Compression::None;
 
     let (job_tx, job_rx) = bounded::<(Job, Sender<JobResult>)>(jobs_in_flight);
