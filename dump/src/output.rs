@@ -81,12 +81,18 @@ impl Output {
                 (file, path.display().to_string(), false)
             }
         };
-        let is_pipe = file
-            .metadata()
-            .map(|m| m.file_type().is_fifo() || m.file_type().is_socket())
-            .unwrap_or(false);
+        let file_type = file.metadata().map(|m| m.file_type()).ok();
+        let is_pipe = file_type.is_some_and(|t| t.is_fifo() || t.is_socket());
+        // On a tape drive every write(2) is one tape block: records must be
+        // written one by one, as dump does, for restore -b to read them back.
+        // Elsewhere (files, pipes) records are coalesced into large writes.
+        let capacity = if file_type.is_some_and(|t| t.is_char_device()) {
+            0
+        } else {
+            BUFFER_BYTES
+        };
         Ok(Output {
-            writer: BufWriter::with_capacity(BUFFER_BYTES, file),
+            writer: BufWriter::with_capacity(capacity, file),
             name,
             is_pipe,
             is_stdout,
