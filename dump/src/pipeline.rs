@@ -277,7 +277,9 @@ fn scan(
     ))?;
 
     for ino in plan.dirs.iter().filter(|i| plan.dumped.contains(*i)) {
-        let inode = read_inode(ctx, ino)?;
+        let Some(inode) = read_inode(ctx, ino) else {
+            continue;
+        };
         // The filesystem may be live: skip inodes freed or reused since pass I.
         if inode.file_type() != FileType::Directory || inode.links == 0 || inode.dtime != 0 {
             continue;
@@ -290,7 +292,9 @@ fn scan(
     )])?;
     let bs = u64::from(ctx.fs.block_size());
     for ino in plan.dumped.iter().filter(|i| !plan.dirs.contains(*i)) {
-        let inode = read_inode(ctx, ino)?;
+        let Some(inode) = read_inode(ctx, ino) else {
+            continue;
+        };
         if inode.mode & 0o170000 == 0
             || inode.links == 0
             || inode.dtime != 0
@@ -307,10 +311,13 @@ fn scan(
         }
         // A big file: one job per header group, so that readers work on it in
         // parallel and no one holds all of it.
-        let runs = ctx
-            .fs
-            .data_runs(&inode)
-            .map_err(|source| DumpError::Inode { ino, source })?;
+        let runs = match ctx.fs.data_runs(&inode) {
+            Ok(r) => r,
+            Err(e) => {
+                skip_inode(ctx, ino, &e);
+                continue;
+            }
+        };
         let header = content::file_header(ctx, &inode);
         if ctx.verbose {
             out.ready(vec![Piece::Note(format!("dumping regular inode {ino}"))])?;
@@ -337,16 +344,37 @@ fn scan(
     Ok(())
 }
 
-fn read_inode(ctx: &Context<'_>, ino: u32) -> Result<Inode, DumpError> {
-    ctx.fs
-        .inode(ino)
-        .map_err(|source| DumpError::Inode { ino, source })
+/// Reads an inode again for passes III and IV; `None` (reported) if it
+/// cannot be read any more.
+fn read_inode(ctx: &Context<'_>, ino: u32) -> Option<Inode> {
+    match ctx.fs.inode(ino) {
+        Ok(i) => Some(i),
+        Err(e) => {
+            skip_inode(ctx, ino, &e);
+            None
+        }
+    }
+}
+
+/// An inode whose metadata (block map, directory blocks, ...) cannot be
+/// read is left out and reported; the dump goes on, as dump does. (On a
+/// live filesystem this also covers files changed while being dumped.)
+/// restore will say that the inode is not on the tape.
+fn skip_inode(ctx: &Context<'_>, ino: u32, e: &fsimage::Error) {
+    ctx.reporter
+        .warning(format_args!("inode {ino} cannot be read, not dumped: {e}"));
 }
 
 /// A reader thread's work on one job.
 fn run_job(ctx: &Context<'_>, job: Job) -> JobResult {
     match job {
-        Job::Whole(inode) => content::whole_inode(ctx, &inode),
+        Job::Whole(inode) => match content::whole_inode(ctx, &inode) {
+            Err(DumpError::Inode { ino, source }) => {
+                skip_inode(ctx, ino, &source);
+                Ok(Vec::new())
+            }
+            other => other,
+        },
         Job::Group { ino, header, group } => {
             let h = content::group_header(&header, &group);
             let data = content::read_group(ctx, ino, &group.reads);

@@ -312,3 +312,41 @@ fn damaged_inodes_are_reported_and_left_out() {
     assert!(text.contains("./d\n"), "{text}");
     assert!(!text.contains("./a\n") && !text.contains("./d/b"), "{text}");
 }
+
+/// An inode whose block map cannot be read (here: a directory and a big
+/// file with a destroyed extent header) is reported and left out; the dump
+/// goes on and everything else restores.
+#[test]
+fn unreadable_metadata_leaves_out_only_that_inode() {
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("tree");
+    std::fs::create_dir_all(src.join("d")).unwrap();
+    std::fs::create_dir_all(src.join("ok")).unwrap();
+    std::fs::write(src.join("d/b"), b"b").unwrap();
+    std::fs::write(src.join("ok/c"), b"still here\n").unwrap();
+    std::fs::write(src.join("big"), common::Rng::new(9).bytes(2 << 20)).unwrap();
+    let image = work.path().join("m.img");
+    run(Command::new(tool("mke2fs"))
+        .args(["-q", "-F", "-t", "ext4", "-d"])
+        .arg(&src)
+        .arg(&image)
+        .arg("16M"));
+    for cmd in ["sif /d block[0] 0", "sif /big block[0] 0"] {
+        run(Command::new(tool("debugfs"))
+            .args(["-w", "-R", cmd])
+            .arg(&image));
+    }
+    let out = work.path().join("m.dump");
+    let err = dump_to(&image, &out, &["-z"]);
+    assert_eq!(err.matches("not dumped").count(), 2, "{err}");
+    assert!(err.contains("DUMP IS DONE"), "{err}");
+    let target = work.path().join("x");
+    std::fs::create_dir(&target).unwrap();
+    let o = common::restore(
+        &target,
+        &[os("-x"), os("-f"), out.as_os_str(), os("./ok")],
+        "1\nn\n",
+    );
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert_eq!(std::fs::read(target.join("ok/c")).unwrap(), b"still here\n");
+}
