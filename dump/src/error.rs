@@ -1,6 +1,8 @@
-//! The errors that end a dump. Each names what failed (inode, file, device);
-//! problems a dump survives (an unreadable data block, unreadable xattrs)
-//! are reported as messages instead and never become a `DumpError`.
+//! The errors that end a dump. Each names what failed (inode, file, device).
+//! Problems a dump survives (an unreadable data block, unreadable xattrs)
+//! are reported as messages instead; [`DumpError::Inode`] from the work on
+//! one inode is turned into such a message by the pipeline, which leaves
+//! the inode out and goes on.
 
 use thiserror::Error;
 
