@@ -54,6 +54,11 @@ pub mod ext_kind {
     pub const EXT_MACOSRESFORK: i32 = 2;
     /// Linux extended attributes in ext2 xattr block format (see [`crate::xattr`]).
     pub const EXT_XATTR: i32 = 3;
+    /// rdump's extension: the same blob as [`EXT_XATTR`], for attributes too large for
+    /// the reference restore's 4096-byte buffer. restore 0.4b47 skips a record of a kind
+    /// it does not know cleanly, whereas an oversized EXT_XATTR record makes it lose the
+    /// next file on tape.
+    pub const EXT_XATTR_OVERSIZE: i32 = 4;
 }
 
 /// File type bits of `di_mode`.
@@ -177,17 +182,18 @@ impl DumpInode {
         self.db[0]
     }
 
-    /// The device number decoded the way ext2 stores it: the old 16-bit encoding in
-    /// `i_block[0]` when it is non-zero, otherwise the new 32-bit encoding in `i_block[1]`.
-    /// Returns `(major, minor)`.
+    /// The device number as `(major, minor)`: from `di_db[0]` when it is non-zero,
+    /// otherwise from `di_db[1]`, where ext2 keeps the encoding of numbers too large for
+    /// the old 8:8 form (dump 0.4b47 copies both words). Both words are decoded as the
+    /// kernel's 12:20 encoding, which reads an old 8:8 value the same way and also reads
+    /// the glibc encoding rdump puts in `di_db[0]` for large numbers.
     pub fn rdev(&self) -> (u32, u32) {
-        if self.db[0] != 0 {
-            let v = self.db[0];
-            ((v >> 8) & 0xff, v & 0xff)
+        let v = if self.db[0] != 0 {
+            self.db[0]
         } else {
-            let v = self.db[1];
-            ((v & 0xfff00) >> 8, (v & 0xff) | ((v >> 12) & 0xfff00))
-        }
+            self.db[1]
+        };
+        ((v & 0xfff00) >> 8, (v & 0xff) | ((v >> 12) & 0xfff00))
     }
 }
 
@@ -523,9 +529,14 @@ impl Header {
         }
     }
 
-    /// True for TS_INODE/TS_ADDR records that carry Linux extended attributes.
+    /// True for TS_INODE/TS_ADDR records that carry Linux extended attributes
+    /// (`EXT_XATTR`, or rdump's `EXT_XATTR_OVERSIZE`).
     pub fn is_xattr(&self) -> bool {
-        self.flags & flags::DR_EXTATTRIBUTES != 0 && self.extattributes == ext_kind::EXT_XATTR
+        self.flags & flags::DR_EXTATTRIBUTES != 0
+            && matches!(
+                self.extattributes,
+                ext_kind::EXT_XATTR | ext_kind::EXT_XATTR_OVERSIZE
+            )
     }
 
     /// True for records with DR_EXTATTRIBUTES set, whatever their kind (MacOS finder
@@ -612,6 +623,9 @@ mod tests {
         let mut d = DumpInode::default();
         d.db[0] = (8 << 8) | 1;
         assert_eq!(d.rdev(), (8, 1));
+        // rdump: glibc's encoding of 300:70000 in db[0]
+        d.db[0] = (70000 & 0xff) | (300 << 8) | ((70000 & !0xff) << 12);
+        assert_eq!(d.rdev(), (300, 70000));
         d.db[0] = 0;
         // new encoding of major 300, minor 70000
         let (ma, mi) = (300u32, 70000u32);

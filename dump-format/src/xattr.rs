@@ -186,6 +186,11 @@ pub fn encode_xattr_blob(attrs: &[Xattr]) -> Result<Vec<u8>, XattrError> {
     let mut value_end = len;
     for p in &prepared {
         let value_at = value_end - pad4(p.value.len());
+        // e_value_offs is 16 bits: a blob over 64 KiB can only hold a value whose
+        // offset still fits (rdump gives an attribute that large a blob of its own).
+        if !p.value.is_empty() && value_at > usize::from(u16::MAX) {
+            return Err(XattrError::TooLarge(needed));
+        }
         blob[value_at..value_at + p.value.len()].copy_from_slice(&p.value);
         value_end = value_at;
         let e = &mut blob[entry_at..];
@@ -385,6 +390,20 @@ mod tests {
         let mut blob = encode_xattr_blob(&[Xattr::new("user.a", "b")]).unwrap();
         blob.truncate(BLOCK_HEADER_LEN + 4);
         assert!(decode_xattr_blob(&blob).is_err());
+    }
+
+    #[test]
+    fn value_offsets_past_64k_are_refused_not_wrapped() {
+        let big = Xattr::new("user.big", vec![7u8; 65_536]);
+        let small = Xattr::new("user.small", "x");
+        // The large value alone fits: its offset is small.
+        let blob = encode_xattr_blob(std::slice::from_ref(&big)).unwrap();
+        assert_eq!(decode_xattr_blob(&blob).unwrap(), vec![big.clone()]);
+        // Small first means its value sits past 64 KiB: refused.
+        assert!(matches!(
+            encode_xattr_blob(&[small, big]),
+            Err(XattrError::TooLarge(_))
+        ));
     }
 
     #[test]

@@ -41,7 +41,7 @@ const RESTORE_XATTR_LIMIT: usize = REFERENCE_MAX_BLOB;
 
 /// c_extattributes of a record holding one attribute too large for the
 /// reference restore (same blob format as EXT_XATTR). See docs/FORMAT.md.
-pub const EXT_XATTR_OVERSIZE: i32 = 4;
+pub use dump_format::header::ext_kind::EXT_XATTR_OVERSIZE;
 
 /// One element of the tape stream, in order.
 #[derive(Debug)]

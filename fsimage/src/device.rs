@@ -58,7 +58,14 @@ impl Device {
             unsafe { memmap2::MmapOptions::new().len(map_len).map(&file) }.ok()
         });
         let backing = match mapped {
-            Some(map) => Backing::Mapped(map),
+            Some(map) => {
+                // Metadata is read scattered over the image: without this hint the
+                // kernel maps read-around neighbours of every touched page, and the
+                // resident set of a large image grows into hundreds of megabytes.
+                // Failing to give the hint costs memory, not correctness.
+                let _ = map.advise(memmap2::Advice::Random);
+                Backing::Mapped(map)
+            }
             None => Backing::File(file),
         };
         Ok(Device { backing, len })

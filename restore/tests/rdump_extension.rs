@@ -93,8 +93,11 @@ impl Drop for Mount {
 }
 
 fn mkfs(image: &Path) {
+    // ea_inode lets a value outgrow the 4 KiB attribute block.
     run(Command::new(tool("mke2fs"))
-        .args(["-q", "-F", "-t", "ext4", "-b", "4096", "-I", "256"])
+        .args([
+            "-q", "-F", "-t", "ext4", "-b", "4096", "-I", "256", "-O", "ea_inode",
+        ])
         .arg(image)
         .arg("64M"));
 }
@@ -131,6 +134,15 @@ fn populate(root: &Path) {
     run(Command::new(tool("setfattr"))
         .args(["-n", "user.note", "-v", "kept"])
         .arg(p(NS_FILE)));
+    // Larger than the reference restore's 4096-byte limit: rdump writes it in an
+    // EXT_XATTR_OVERSIZE record, which rrestore applies.
+    let big: String = (0..9000u32)
+        .map(|i| format!("{:02x}", (i * 7 % 251) as u8))
+        .collect();
+    run(Command::new(tool("setfattr"))
+        .args(["-n", "user.big"])
+        .arg(format!("-v0x{big}"))
+        .arg(p(FLAGS_FILE)));
     run(Command::new(tool("setfacl"))
         .args(["-m", "u:1234:rx", "-d", "-m", "g:99:r"])
         .arg(p("dir")));
