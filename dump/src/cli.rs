@@ -39,6 +39,10 @@ pub const DEFAULT_ZLIB_BZIP2_LEVEL: u32 = 2;
 pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
 /// dump's default number of 1 KiB blocks per tape record (NTREC).
 pub const DEFAULT_NTREC: usize = 10;
+/// Default record size with `--zstd`: only rrestore reads zstd dumps, so nothing ties
+/// them to dump's 10 KiB records, and zstd compresses 1 MiB records about 15% smaller
+/// than 10 KiB ones (each record is compressed on its own), and faster.
+pub const ZSTD_DEFAULT_NTREC: usize = 1024;
 /// dump refuses records larger than 1 MiB (maxbsize).
 pub const MAX_NTREC: usize = 1024;
 /// Labels are 16 bytes on tape, NUL terminated.
@@ -350,7 +354,10 @@ impl Parser {
             } else {
                 self.level
             },
-            ntrec: self.ntrec.unwrap_or(DEFAULT_NTREC),
+            ntrec: self.ntrec.unwrap_or(match self.compression {
+                Some((CompressionChoice::Zstd(_), _)) => ZSTD_DEFAULT_NTREC,
+                _ => DEFAULT_NTREC,
+            }),
             target,
             compression: self.compression.map_or(CompressionChoice::None, |(c, _)| c),
             label: self.label,
@@ -397,7 +404,8 @@ usage: rdump [-level#] [-qSv] [-b blocksize] [-f file] [-j[level]] [-z[level]]
        rdump 0bf 64 out.dump /dev/sdb2      (historic key-letter form)
 
   -0            dump level; only level 0 (full dump) is supported so far
-  -b blocksize  kilobytes per tape record, 1..{max_ntrec} (default {ntrec})
+  -b blocksize  kilobytes per tape record, 1..{max_ntrec} (default {ntrec};
+                {zstd_ntrec} with --zstd)
   -f file       write the dump to file, device or fifo; '-' is standard output
                 (default: $TAPE, else /dev/tape)
   -j[level]     compress each record with bzip2, level 1..9 (default 2)
@@ -423,6 +431,7 @@ the same filesystem always gives the same bytes. See rdump(8).
         version = env!("CARGO_PKG_VERSION"),
         max_ntrec = MAX_NTREC,
         ntrec = DEFAULT_NTREC,
+        zstd_ntrec = ZSTD_DEFAULT_NTREC,
         label = LABEL_MAX,
     )
 }
@@ -433,6 +442,13 @@ mod tests {
 
     fn args(a: &[&str]) -> Vec<OsString> {
         a.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn zstd_defaults_to_large_records_unless_b_is_given() {
+        assert_eq!(opts(&["-0", "--zstd", "-f", "x", "img"]).ntrec, ZSTD_DEFAULT_NTREC);
+        assert_eq!(opts(&["-0", "--zstd=5", "-b", "32", "-f", "x", "img"]).ntrec, 32);
+        assert_eq!(opts(&["-0", "-z", "-f", "x", "img"]).ntrec, DEFAULT_NTREC);
     }
 
     fn opts(a: &[&str]) -> Options {
