@@ -446,8 +446,14 @@ mod tests {
 
     #[test]
     fn zstd_defaults_to_large_records_unless_b_is_given() {
-        assert_eq!(opts(&["-0", "--zstd", "-f", "x", "img"]).ntrec, ZSTD_DEFAULT_NTREC);
-        assert_eq!(opts(&["-0", "--zstd=5", "-b", "32", "-f", "x", "img"]).ntrec, 32);
+        assert_eq!(
+            opts(&["-0", "--zstd", "-f", "x", "img"]).ntrec,
+            ZSTD_DEFAULT_NTREC
+        );
+        assert_eq!(
+            opts(&["-0", "--zstd=5", "-b", "32", "-f", "x", "img"]).ntrec,
+            32
+        );
         assert_eq!(opts(&["-0", "-z", "-f", "x", "img"]).ntrec, DEFAULT_NTREC);
     }
 
