@@ -151,10 +151,10 @@ mod errno {
 }
 
 /// How many writer threads to use besides the reading thread: none for
-/// `-v` (ordered output), on one CPU, or when the machine is already busy
-/// (load average at least the number of CPUs: the writer would not get a
-/// CPU of its own, and two threads taking turns on one CPU cost more than
-/// one thread doing everything); else one. One writer overlaps the
+/// `-v` (ordered output) or on one CPU; else one. (The load average is not
+/// consulted: it mostly reflects work that has already finished, such as
+/// the dump that preceded the restore, and a restore should not run slower
+/// because of it.) One writer overlaps the
 /// writing with the reading (with files created by the reader, each takes
 /// about half the time), and keeps the writes in the order of the tape:
 /// when space runs out, what was written is what came first, as with a
@@ -172,19 +172,7 @@ pub fn writer_threads(verbose: bool) -> usize {
         return n.min(MAX_WRITERS);
     }
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if cpus < 2 {
-        return 0;
-    }
-    match load_average() {
-        Some(load) if load >= cpus as f64 => 0,
-        _ => 1,
-    }
-}
-
-/// The one-minute load average (`None` if /proc is not there).
-fn load_average() -> Option<f64> {
-    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
-    text.split_whitespace().next()?.parse().ok()
+    usize::from(cpus >= 2)
 }
 
 /// State shared by the workers and the reading thread.
