@@ -22,15 +22,7 @@ pub fn run(settings: &Settings, image: &Path) -> Result<Vec<Comparison>, Error> 
     require_root("dump 0.4b47 and fsarchiver read the image through a loop device")?;
     let manifest = Manifest::of_image(image, false)?;
     let dev = LoopDevice::attach_read_only(image)?;
-    let scratch = tempfile::Builder::new()
-        .prefix("bench-dump-")
-        .tempdir_in(&settings.scratch)
-        .ctx(|| {
-            format!(
-                "creating a scratch directory in {}",
-                settings.scratch.display()
-            )
-        })?;
+    let scratch = settings.scratch_dir("bench-dump-")?;
     let dir = scratch.path();
     let devs = show(&dev.path);
     let listing = dir.join("listing.txt");

@@ -30,15 +30,7 @@ pub fn run(settings: &Settings, image: &Path) -> Result<Vec<Comparison>, Error> 
         .ctx(|| format!("stat {}", image.display()))?
         .len()
         >> 20;
-    let scratch = tempfile::Builder::new()
-        .prefix("bench-restore-")
-        .tempdir_in(&settings.scratch)
-        .ctx(|| {
-            format!(
-                "creating a scratch directory in {}",
-                settings.scratch.display()
-            )
-        })?;
+    let scratch = settings.scratch_dir("bench-restore-")?;
     let dir = scratch.path();
 
     // One dump by the reference tool, checked before anything is timed.

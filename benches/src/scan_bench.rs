@@ -125,15 +125,7 @@ pub fn run(settings: &Settings, image: &Path) -> Result<Vec<Comparison>, Error> 
     let image_bytes = std::fs::metadata(image)
         .ctx(|| format!("stat {}", image.display()))?
         .len();
-    let scratch = tempfile::Builder::new()
-        .prefix("bench-scan-")
-        .tempdir_in(&settings.scratch)
-        .ctx(|| {
-            format!(
-                "creating a scratch directory in {}",
-                settings.scratch.display()
-            )
-        })?;
+    let scratch = settings.scratch_dir("bench-scan-")?;
     let result_file = scratch.path().join("scan.txt");
     let exe = std::env::current_exe().ctx(|| "finding this program's path".into())?;
 

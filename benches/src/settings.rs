@@ -37,6 +37,18 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// A fresh scratch directory named `prefix…` under [`Settings::scratch`],
+    /// removed when dropped.
+    pub fn scratch_dir(&self, prefix: &str) -> Result<tempfile::TempDir, crate::error::Error> {
+        use crate::error::IoContext;
+        tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir_in(&self.scratch)
+            .ctx(|| format!("creating a scratch directory in {}", self.scratch.display()))
+    }
+}
+
 pub fn show(p: &Path) -> String {
     p.display().to_string()
 }
