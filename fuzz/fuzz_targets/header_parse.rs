@@ -12,7 +12,11 @@ fuzz_target!(|data: &[u8]| {
     let mut block = [0u8; 1024];
     let n = data.len().min(1024);
     block[..n].copy_from_slice(&data[..n]);
-    let order = if data.first().is_some_and(|b| b & 1 == 1) { ByteOrder::Big } else { ByteOrder::Little };
+    let order = if data.first().is_some_and(|b| b & 1 == 1) {
+        ByteOrder::Big
+    } else {
+        ByteOrder::Little
+    };
     let put = |b: &mut [u8; 1024], at: usize, v: i32| {
         let bytes = match order {
             ByteOrder::Little => v.to_le_bytes(),
