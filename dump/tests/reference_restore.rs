@@ -9,7 +9,8 @@ use std::ffi::OsStr;
 use std::path::Path;
 
 use common::{
-    build_image, compare_trees, dump_to, require_root, restore, run, tool, ImageSpec, Mount,
+    build_image, compare_trees, dump_to, require_root, restore, restore_ok, run, tool, ImageSpec,
+    Mount,
 };
 
 /// Dumps `spec`'s image with `options`, restores it with `restore -r` and
@@ -33,13 +34,7 @@ fn round_trip_with(spec: ImageSpec, options: &[&str], restore_options: &[&str]) 
     std::fs::create_dir(&target).unwrap();
     let mut args = vec![OsStr::new("-r"), OsStr::new("-f"), dump.as_os_str()];
     args.extend(restore_options.iter().map(OsStr::new));
-    let out = restore(&target, &args, "");
-    assert!(
-        out.status.success(),
-        "restore -r failed: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    restore_ok(&target, &args, "");
     // restore -r leaves its symbol table behind and touches "." with it.
     let mut diffs = compare_trees(&source.dir, &target, &["restoresymtable", ".restore-tmp"]);
     diffs.retain(|d| !d.starts_with(".: mtime"));
@@ -113,16 +108,10 @@ fn extract_with_restore_x() {
     let target = work.path().join("extracted");
     std::fs::create_dir(&target).unwrap();
     // Volume number 1, then "yes" to setting the owner and mode of ".".
-    let out = restore(
+    restore_ok(
         &target,
         &[OsStr::new("-x"), OsStr::new("-f"), dump.as_os_str()],
         "1\ny\n",
-    );
-    assert!(
-        out.status.success(),
-        "restore -x failed: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
     );
     let mut diffs = compare_trees(&source.dir, &target, &[".restore-tmp"]);
     diffs.retain(|d| !d.starts_with(".: mtime"));
@@ -212,15 +201,10 @@ fn oversized_attribute_loses_nothing_else() {
 
     let target = work.path().join("restored");
     std::fs::create_dir(&target).unwrap();
-    let out = restore(
+    let out = restore_ok(
         &target,
         &[OsStr::new("-r"), OsStr::new("-f"), dump.as_os_str()],
         "",
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     for name in ["a", "b", "c"] {
         assert_eq!(
@@ -248,12 +232,11 @@ fn comparison_finds_differences() {
     let source = Mount::new(&image, &work.path().join("src"), true);
     let target = work.path().join("restored");
     std::fs::create_dir(&target).unwrap();
-    let out = restore(
+    restore_ok(
         &target,
         &[OsStr::new("-r"), OsStr::new("-f"), dump.as_os_str()],
         "",
     );
-    assert!(out.status.success());
     let ignore = ["restoresymtable", ".restore-tmp"];
     let clean: Vec<String> = compare_trees(&source.dir, &target, &ignore)
         .into_iter()

@@ -707,6 +707,19 @@ pub fn restore(dir: &Path, args: &[&OsStr], stdin: &str) -> Output {
     child.wait_with_output().expect("wait for restore")
 }
 
+/// Runs the reference restore like [`restore`] and fails the test, with
+/// restore's stderr, unless it succeeds.
+pub fn restore_ok(dir: &Path, args: &[&OsStr], stdin: &str) -> Output {
+    let out = restore(dir, args, stdin);
+    assert!(
+        out.status.success(),
+        "restore {args:?} failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// One record of an uncompressed dump: a header and the data blocks after it.
 pub struct RawRecord {
     pub header: dump_format::Header,
