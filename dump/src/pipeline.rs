@@ -7,8 +7,9 @@
 //! ```
 //!
 //! - The scanner walks the inodes in dump's order (directories, then the
-//!   rest, by inode number) and cuts the work into jobs: a whole inode, or
-//!   one header group (up to 512 KiB) of a big file.
+//!   rest, by inode number) and cuts the work into jobs: a run of small
+//!   inodes (up to 256 KiB of data or 64 inodes together), or one header
+//!   group (up to 512 KiB) of a big file.
 //! - Readers turn jobs into tape pieces (headers, data, messages).
 //! - The packer takes the results strictly in scanner order and packs them
 //!   into tape records with [`RecordPacker`], which numbers the blocks.
@@ -37,8 +38,16 @@ use crate::layout;
 use crate::output::Output;
 use crate::plan::Plan;
 
-/// Upper bound of jobs in flight (each at most 512 KiB of data, or one directory).
+/// Upper bound of jobs in flight (each at most 512 KiB of data, or a run of
+/// small inodes).
 const MAX_JOBS_IN_FLIGHT: usize = 64;
+/// Small inodes travel to the readers in runs of up to this many bytes of
+/// data or [`MAX_INODES_PER_JOB`] inodes. One job per small file would cost a
+/// thread hand-off per file, and while the compressors keep every core busy
+/// each hand-off can wait for a time slice: the packer then starves, and the
+/// compressors with it (measured: 0.8 s of a 3.9 s `-z6` dump).
+const SMALL_JOB_BYTES: u64 = 256 << 10;
+const MAX_INODES_PER_JOB: usize = 64;
 /// Upper bound of memory held by records in flight.
 const RECORD_BYTES_IN_FLIGHT: usize = 64 << 20;
 /// Records travel between packer, compressors and writer in batches of about
@@ -67,8 +76,9 @@ pub struct Written {
 
 /// Work for a reader thread.
 enum Job {
-    /// Everything of one inode (directories, small files, links, devices...).
-    Whole(Box<Inode>),
+    /// Everything of some inodes, in order (directories, small files, links,
+    /// devices...).
+    Inodes(Vec<Inode>),
     /// One header group of a big regular file.
     Group {
         ino: u32,
@@ -231,16 +241,44 @@ pub fn run(
 struct Scanner {
     slots: Sender<Slot<Vec<Piece>>>,
     jobs: Sender<(Job, Sender<JobResult>)>,
+    /// Small inodes gathered into the next job, and their data bytes.
+    run: Vec<Inode>,
+    run_bytes: u64,
 }
 
 impl Scanner {
-    fn ready(&self, pieces: Vec<Piece>) -> Result<(), DumpError> {
+    fn ready(&mut self, pieces: Vec<Piece>) -> Result<(), DumpError> {
+        self.flush_run()?;
         self.slots
             .send(Slot::Ready(pieces))
             .map_err(|_| DumpError::Cancelled)
     }
 
-    fn job(&self, job: Job) -> Result<(), DumpError> {
+    /// Adds an inode dumped whole to the current run of small inodes.
+    fn whole(&mut self, inode: Inode) -> Result<(), DumpError> {
+        self.run_bytes += inode.size.min(SMALL_JOB_BYTES);
+        self.run.push(inode);
+        if self.run_bytes >= SMALL_JOB_BYTES || self.run.len() >= MAX_INODES_PER_JOB {
+            self.flush_run()?;
+        }
+        Ok(())
+    }
+
+    fn flush_run(&mut self) -> Result<(), DumpError> {
+        if self.run.is_empty() {
+            return Ok(());
+        }
+        self.run_bytes = 0;
+        let run = std::mem::take(&mut self.run);
+        self.send_job(Job::Inodes(run))
+    }
+
+    fn job(&mut self, job: Job) -> Result<(), DumpError> {
+        self.flush_run()?;
+        self.send_job(job)
+    }
+
+    fn send_job(&self, job: Job) -> Result<(), DumpError> {
         let (tx, rx) = bounded(1);
         // Slot first: the packer waits on it while a reader does the job.
         self.slots
@@ -257,7 +295,12 @@ fn scan(
     slots: Sender<Slot<Vec<Piece>>>,
     jobs: Sender<(Job, Sender<JobResult>)>,
 ) -> Result<(), DumpError> {
-    let out = Scanner { slots, jobs };
+    let mut out = Scanner {
+        slots,
+        jobs,
+        run: Vec::new(),
+        run_bytes: 0,
+    };
     let template = &ctx.template;
     out.ready(vec![layout::volume_header(template)])?;
     out.ready(layout::map_pieces(
@@ -284,7 +327,7 @@ fn scan(
         if inode.file_type() != FileType::Directory || inode.links == 0 || inode.dtime != 0 {
             continue;
         }
-        out.job(Job::Whole(Box::new(inode)))?;
+        out.whole(inode)?;
     }
 
     out.ready(vec![Piece::Note(
@@ -306,7 +349,7 @@ fn scan(
             continue;
         }
         if !content::is_big_file(&inode, bs) {
-            out.job(Job::Whole(Box::new(inode)))?;
+            out.whole(inode)?;
             continue;
         }
         // A big file: one job per header group, so that readers work on it in
@@ -341,7 +384,7 @@ fn scan(
             header: Box::new(header),
         })?;
     }
-    Ok(())
+    out.flush_run()
 }
 
 /// Reads an inode again for passes III and IV; `None` (reported) if it
@@ -368,13 +411,17 @@ fn skip_inode(ctx: &Context<'_>, ino: u32, e: &fsimage::Error) {
 /// A reader thread's work on one job.
 fn run_job(ctx: &Context<'_>, job: Job) -> JobResult {
     match job {
-        Job::Whole(inode) => match content::whole_inode(ctx, &inode) {
-            Err(DumpError::Inode { ino, source }) => {
-                skip_inode(ctx, ino, &source);
-                Ok(Vec::new())
+        Job::Inodes(inodes) => {
+            let mut pieces = Vec::new();
+            for inode in &inodes {
+                match content::whole_inode(ctx, inode) {
+                    Ok(p) => pieces.extend(p),
+                    Err(DumpError::Inode { ino, source }) => skip_inode(ctx, ino, &source),
+                    Err(e) => return Err(e),
+                }
             }
-            other => other,
-        },
+            Ok(pieces)
+        }
         Job::Group { ino, header, group } => {
             let h = content::group_header(&header, &group);
             let data = content::read_group(ctx, ino, &group.reads);
