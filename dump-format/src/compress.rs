@@ -17,6 +17,7 @@ use std::cell::RefCell;
 use std::io::{Read, Write};
 
 use crate::header::ByteOrder;
+use crate::incompressible::looks_incompressible;
 
 /// Length of the prefix before each compressed record.
 pub const PREFIX_LEN: usize = 4;
@@ -198,13 +199,23 @@ pub fn compress(data: &[u8], c: Compression) -> Result<Option<Vec<u8>>, Compress
 
 /// Frames one tape record for a compressed dump: the prefix and the compressed payload,
 /// or the raw record when compression does not gain at least 16 bytes.
+///
+/// For zlib and bzip2, a record that [`looks_incompressible`] is stored raw without
+/// trying: those coders take as long to fail on already-compressed data as to
+/// compress text. (LZO and zstd notice such data by themselves, quickly.)
 pub fn frame_record(
     record: &[u8],
     c: Compression,
     order: ByteOrder,
 ) -> Result<Vec<u8>, CompressError> {
     let algorithm = c.algorithm().map(|a| a as u32).unwrap_or(0);
-    let (compressed, payload) = match compress(record, c)? {
+    let slow_on_random = matches!(c, Compression::Zlib(_) | Compression::Bzip2(_));
+    let attempt = if slow_on_random && looks_incompressible(record) {
+        None
+    } else {
+        compress(record, c)?
+    };
+    let (compressed, payload) = match attempt {
         Some(z) if z.len() + 16 <= record.len() => (true, z),
         _ => (false, record.to_vec()),
     };

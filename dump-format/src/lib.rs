@@ -17,6 +17,7 @@ pub mod compress;
 pub mod dirent;
 pub mod ext;
 pub mod header;
+pub mod incompressible;
 pub mod reader;
 pub mod writer;
 pub mod xattr;
