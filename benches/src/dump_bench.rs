@@ -159,6 +159,9 @@ fn file_case<'a>(
     let file: PathBuf = file.to_path_buf();
     Case::new(tool, command, move || {
         let _ = std::fs::remove_file(&file);
+        // Start every run with no dirty pages: otherwise the writeback of the
+        // previous tool's output (hundreds of MiB) lands in this run's time.
+        settle_writeback();
         let sample = measure::run(&inv)?;
         let size = std::fs::metadata(&file)
             .ctx(|| format!("{} exited 0 but wrote no {}", inv.display(), file.display()))?
@@ -171,6 +174,11 @@ fn file_case<'a>(
         checked?;
         Ok(Measured::new(sample, Some(size)))
     })
+}
+
+/// Writes back every dirty page (sync(1)), outside the measured time.
+fn settle_writeback() {
+    let _ = Command::new("sync").status();
 }
 
 /// `fsarchiver savefs` must report no file errors and the image's counts
