@@ -14,7 +14,7 @@ use crate::manifest::{Kind, Manifest};
 use crate::measure::{self, Invocation};
 use crate::report::size_ratio;
 use crate::settings::{show, Settings};
-use crate::system::{require_root, LoopDevice};
+use crate::system::{require_root, settle_writeback, LoopDevice};
 
 const RSS_LIMIT_MIB: f64 = 200.0;
 
@@ -174,11 +174,6 @@ fn file_case<'a>(
         checked?;
         Ok(Measured::new(sample, Some(size)))
     })
-}
-
-/// Writes back every dirty page (sync(1)), outside the measured time.
-fn settle_writeback() {
-    let _ = Command::new("sync").status();
 }
 
 /// `fsarchiver savefs` must report no file errors and the image's counts

@@ -9,7 +9,7 @@ use crate::error::{Error, IoContext};
 use crate::manifest::Manifest;
 use crate::measure::{self, Invocation};
 use crate::settings::{show, Settings};
-use crate::system::{require_root, LoopDevice, Mount};
+use crate::system::{require_root, settle_writeback, LoopDevice, Mount};
 
 const RSS_LIMIT_MIB: f64 = 200.0;
 
@@ -136,6 +136,8 @@ fn restore_case<'a>(
             Place::Ext4 => Mount::fresh_ext4(scratch, size_mb)?,
             Place::Tmpfs => Mount::fresh_tmpfs(scratch, size_mb)?,
         };
+        // mke2fs has just written the inode tables and journal.
+        settle_writeback();
         let sample = measure::run(&inv.clone().in_dir(&mount.dir))?;
         let restored = Manifest::of_dir(&mount.dir, LEFT_BY_RESTORE)?;
         manifest.check_restored(

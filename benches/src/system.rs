@@ -131,3 +131,10 @@ impl Drop for Mount {
         }
     }
 }
+
+/// Writes back every dirty page (sync(1)); called outside the measured time,
+/// so that the writeback of what the previous run or the set-up wrote
+/// (hundreds of MiB) does not land in the next measured run.
+pub fn settle_writeback() {
+    let _ = std::process::Command::new("sync").status();
+}
