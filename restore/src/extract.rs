@@ -334,9 +334,11 @@ fn extract_one(
         }));
     };
     let kind = match kind {
-        // Regular files are created here, in tape order, with their hard
-        // links; the writer does the rest.
-        Kind::File => {
+        // Creating a file costs about as much as writing a small one. It is
+        // done here, with the file's hard links, when the writer is behind;
+        // otherwise by the writer, so the work splits evenly between the
+        // two threads whatever the mix of files.
+        Kind::File if writers.next_is_behind() => {
             let fd = fsops::create_file_at(parent.as_fd(), &name, opts.unlink_first)
                 .map_err(ExtractError::Write)?;
             if opts.by_name {
@@ -388,7 +390,7 @@ fn extract_one(
             }
         }
     }
-    let is_file = matches!(kind, Kind::Created(_));
+    let is_file = matches!(kind, Kind::Created(_) | Kind::File);
     writers.begin(Begin {
         ino,
         path,

@@ -5,8 +5,8 @@
 //! setting owners, modes, times…) dominates a restore, and can overlap
 //! with reading. So the reading thread ([`crate::extract`]) describes each
 //! inode as a short sequence of [`Job`]s — [`Begin`] (create it and its
-//! hard links; regular files come already created, in tape order, by the
-//! reading thread), [`Job::Data`] (one piece of its contents), [`Job::End`]
+//! hard links; a regular file may come already created by the reading
+//! thread, which does that when the writer is behind), [`Job::Data`] (one piece of its contents), [`Job::End`]
 //! (its attributes, then close) — and [`Writers`] hands all the jobs of one
 //! inode to the same worker, over a bounded channel, so they run in order
 //! and memory in flight stays bounded. Jobs travel in batches (most files
@@ -54,9 +54,8 @@ const MAX_WRITERS: usize = 4;
 /// What to create for an inode.
 pub enum Kind {
     File,
-    /// A regular file the reading thread already created (and linked):
-    /// creating in tape order there keeps the writer's share of the work
-    /// (data, attributes, close) close to the reader's.
+    /// A regular file the reading thread already created (and linked),
+    /// because the writer was behind: see [`Writers::next_is_behind`].
     Created(File),
     Symlink(Vec<u8>),
     Node {
@@ -570,6 +569,17 @@ impl Writers {
             attrs: Box::new(attrs),
             size,
         });
+    }
+
+    /// True when the worker that the next inode will go to has at least
+    /// half of its queue filled: the reading thread then has time to spare,
+    /// and does the next inode's creation itself. (Always true without
+    /// worker threads: everything runs on the reading thread anyway.)
+    pub fn next_is_behind(&self) -> bool {
+        match self.senders.get(self.next) {
+            None => true,
+            Some(tx) => tx.capacity().is_none_or(|cap| 2 * tx.len() >= cap),
+        }
     }
 
     /// True once a fatal error was met: reading on is pointless.
