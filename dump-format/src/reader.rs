@@ -197,6 +197,37 @@ impl<R: Read> BlockSource<R> {
         Ok(true)
     }
 
+    /// Appends the next `n` blocks to `out`; `Ok(false)` if the input ends first.
+    /// Blocks of an uncompressed stream go straight from the input into `out`,
+    /// without passing through a block buffer (file data is most of a dump).
+    fn append_blocks(&mut self, n: usize, out: &mut Vec<u8>) -> Result<bool, ReadError> {
+        let mut left = n;
+        while left > 0 {
+            if let Some(b) = self.pending.pop_front() {
+                self.blocks += 1;
+                out.extend_from_slice(&b);
+                left -= 1;
+            } else if self.eof {
+                return Ok(false);
+            } else if self.compressed {
+                if !self.read_compressed_record()? {
+                    self.eof = true;
+                }
+            } else {
+                let start = out.len();
+                out.resize(start + left * TP_BSIZE, 0);
+                if !self.fill(&mut out[start..], "file data")? {
+                    out.truncate(start);
+                    self.eof = true;
+                    return Ok(false);
+                }
+                self.blocks += left as u64;
+                left = 0;
+            }
+        }
+        Ok(true)
+    }
+
     /// The next block, or `None` at the end of the input.
     fn next_block(&mut self) -> Result<Option<[u8; TP_BSIZE]>, ReadError> {
         loop {
@@ -493,8 +524,19 @@ impl<R: Read> TapeReader<R> {
         Ok(!is_header)
     }
 
+    /// The bytes of the [`Segment::Data`] that [`next_segment`](Self::next_segment)
+    /// returned last (empty after any other segment), without a copy; `spare`, a
+    /// buffer of any contents, takes their place for the next segments. For a
+    /// caller that hands the data on to another thread.
+    pub fn take_data(&mut self, mut spare: Vec<u8>) -> Vec<u8> {
+        spare.clear();
+        std::mem::replace(&mut self.buf, spare)
+    }
+
     /// The next piece of the current inode's data, or `None` when it is all read.
     pub fn next_segment(&mut self) -> Result<Option<Segment<'_>>, ReadError> {
+        // Holds the bytes of the Data segment returned last (see `take_data`).
+        self.buf.clear();
         loop {
             let Some(f) = self.file.as_mut() else {
                 return Ok(None);
@@ -581,21 +623,16 @@ impl<R: Read> TapeReader<R> {
             if !first_present {
                 return Ok(Some(Segment::Hole { offset, len }));
             }
-            self.buf.clear();
-            for _ in 0..n {
-                match self.src.next_block()? {
-                    Some(b) => self.buf.extend_from_slice(&b),
-                    None => {
-                        return Err(ReadError::Truncated {
-                            offset: self.src.offset,
-                            what: "file data",
-                        })
-                    }
-                }
+            if !self.src.append_blocks(n, &mut self.buf)? {
+                return Err(ReadError::Truncated {
+                    offset: self.src.offset,
+                    what: "file data",
+                });
             }
+            self.buf.truncate(len as usize);
             return Ok(Some(Segment::Data {
                 offset,
-                bytes: &self.buf[..len as usize],
+                bytes: &self.buf,
             }));
         }
     }

@@ -4,8 +4,8 @@
 
 use dump_format::header::{flags, mode, word_sum, CHECKSUM};
 use dump_format::{
-    ByteOrder, Compression, Header, InodeExtension, Item, RecordType, Segment, TapeReader,
-    TapeWriter, Timestamp, TP_BSIZE, TP_NINDIR,
+    ByteOrder, Compression, Header, InodeExtension, Item, ReadError, RecordType, Segment,
+    TapeReader, TapeWriter, Timestamp, TP_BSIZE, TP_NINDIR,
 };
 use proptest::prelude::*;
 
@@ -229,6 +229,7 @@ proptest! {
         ntrec in prop_oneof![Just(1usize), Just(10), Just(64), 2usize..40],
         c in arb_compression(),
         order in arb_order(),
+        take in any::<bool>(),
     ) {
         let files = vec![files.0, files.1, files.2];
         let bytes = write_dump(&files, ntrec, c, order);
@@ -245,8 +246,17 @@ proptest! {
                     prop_assert_eq!(h.extension(), f.ext);
                     let mut got = vec![0xAAu8; f.data.len()];
                     let mut covered = 0u64;
+                    // Spare buffers handed to take_data: dirty, of various sizes.
+                    let mut spare = vec![0x55u8; 3000];
                     while let Some(seg) = r.next_segment().unwrap() {
                         match seg {
+                            Segment::Data { offset, .. } if take => {
+                                let bytes = r.take_data(std::mem::take(&mut spare));
+                                prop_assert_eq!(offset, covered);
+                                got[offset as usize..offset as usize + bytes.len()].copy_from_slice(&bytes);
+                                covered += bytes.len() as u64;
+                                spare = bytes;
+                            }
                             Segment::Data { offset, bytes } => {
                                 prop_assert_eq!(offset, covered);
                                 got[offset as usize..offset as usize + bytes.len()].copy_from_slice(bytes);
@@ -322,4 +332,43 @@ fn truncated_stream_names_the_offset() {
         }
     };
     assert!(err.to_string().contains("byte"), "{err}");
+}
+
+/// An uncompressed stream cut inside a run of data blocks (read straight into
+/// the segment buffer) ends in a typed error, not in short data.
+#[test]
+fn stream_cut_inside_file_data_is_an_error() {
+    let files = vec![TestFile {
+        ino: 31,
+        data: vec![9; 40_000],
+        holes: vec![false; 40],
+        ext: None,
+    }];
+    let bytes = write_dump(&files, 10, Compression::None, ByteOrder::Little);
+    // Volume header, inode header, then 40 data blocks: cut after 20 of
+    // them, and in the middle of the 21st.
+    for cut in [22 * TP_BSIZE, 22 * TP_BSIZE + 100] {
+        let mut r = TapeReader::new(&bytes[..cut]).unwrap();
+        match r.next_item().unwrap() {
+            Some(Item::Inode(h)) => assert_eq!(h.inumber, 31),
+            other => panic!("cut at {cut}: {other:?}"),
+        }
+        let err = loop {
+            match r.next_segment() {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("cut at {cut}: the file reads as complete"),
+                Err(e) => break e,
+            }
+        };
+        assert!(
+            matches!(
+                err,
+                ReadError::Truncated {
+                    what: "file data",
+                    ..
+                }
+            ),
+            "cut at {cut}: {err}"
+        );
+    }
 }

@@ -214,9 +214,17 @@ fn send_data(
     reader: &mut TapeReader<Box<dyn Read>>,
     writers: &mut Writers,
 ) -> Result<(), ExtractError> {
+    let owned = writers.takes_owned_data();
     while let Some(seg) = reader.next_segment().map_err(ExtractError::Tape)? {
-        if let Segment::Data { offset, bytes } = seg {
-            writers.data(offset, bytes);
+        match seg {
+            Segment::Data { offset, .. } if owned => {
+                // The reader's buffer goes to the writer as it is, a spare
+                // one takes its place: no copy of the file's data here.
+                let bytes = reader.take_data(writers.spare_buffer());
+                writers.data_owned(offset, bytes);
+            }
+            Segment::Data { offset, bytes } => writers.data(offset, bytes),
+            Segment::Hole { .. } => {}
         }
         if writers.stopped() {
             break;

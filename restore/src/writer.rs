@@ -557,10 +557,31 @@ impl Writers {
             worker.write(offset, bytes);
             return;
         }
-        let mut buf = self.spare.try_recv().unwrap_or_default();
-        buf.clear();
+        let mut buf = self.spare_buffer();
         buf.extend_from_slice(bytes);
         self.send(Job::Data { offset, bytes: buf });
+    }
+
+    /// True when data goes to worker threads, so that handing it over as an
+    /// owned buffer ([`Writers::data_owned`]) saves a copy.
+    pub fn takes_owned_data(&self) -> bool {
+        self.inline.is_none()
+    }
+
+    /// An empty buffer, one the workers have written and given back if
+    /// there is one (so fresh memory is not faulted in for every segment).
+    pub fn spare_buffer(&self) -> Vec<u8> {
+        let mut buf = self.spare.try_recv().unwrap_or_default();
+        buf.clear();
+        buf
+    }
+
+    /// Contents of the inode begun last, in a buffer of the caller's.
+    pub fn data_owned(&mut self, offset: u64, bytes: Vec<u8>) {
+        match &mut self.inline {
+            Some(worker) => worker.write(offset, &bytes),
+            None => self.send(Job::Data { offset, bytes }),
+        }
     }
 
     /// Attributes of the inode begun last; closes it.
