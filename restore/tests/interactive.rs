@@ -436,7 +436,31 @@ const PROMPT: &str = "rrestore > ";
 const PATIENCE: Duration = Duration::from_secs(60);
 
 impl Pty {
+    /// `rrestore -i -f DUMP` with the terminal as standard input and output.
     fn spawn(cwd: &Path) -> Pty {
+        let mut cmd = Command::new(RRESTORE);
+        cmd.args(["-i", "-f"]).arg(dump());
+        Pty::spawn_command(cwd, cmd)
+    }
+
+    /// `rrestore -i -f -` reading the dump from standard input, with the
+    /// terminal as its controlling terminal (made so by setsid(1) --ctty,
+    /// before the shell redirects standard input from the dump): commands
+    /// come from /dev/tty.
+    fn spawn_dump_on_stdin(cwd: &Path) -> Pty {
+        let mut cmd = Command::new("setsid");
+        cmd.args([
+            "--ctty",
+            "sh",
+            "-c",
+            r#"exec "$0" -i -f - < "$1""#,
+            RRESTORE,
+        ])
+        .arg(dump());
+        Pty::spawn_command(cwd, cmd)
+    }
+
+    fn spawn_command(cwd: &Path, mut cmd: Command) -> Pty {
         use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
         let master: OwnedFd =
             openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).unwrap();
@@ -450,9 +474,7 @@ impl Pty {
         )
         .unwrap();
         let slave = fs::File::from(slave);
-        let child = Command::new(RRESTORE)
-            .args(["-i", "-f"])
-            .arg(dump())
+        let child = cmd
             .current_dir(cwd)
             .env("TERM", "xterm")
             .env("TZ", "UTC")
@@ -592,5 +614,48 @@ fn terminal_session_with_completion() {
         0o700,
         "answered n"
     );
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The dump on standard input (`-f -`): the commands come from the
+/// controlling terminal, questions take their defaults, and only what was
+/// added is extracted.
+#[test]
+fn dump_on_stdin_takes_commands_from_the_terminal() {
+    require_root();
+    let dir = scratch("stdin-tty");
+    let mut t = Pty::spawn_dump_on_stdin(&dir);
+    t.expect(PROMPT);
+    t.send("ls links\r");
+    let listing = t.expect(PROMPT);
+    assert!(listing.contains("hl-a"), "{listing}");
+    t.send("add links/hl-a\r");
+    t.expect(PROMPT);
+    t.send("extract\r");
+    t.expect(PROMPT);
+    t.send("quit\r");
+    let status = t.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    check_restored(&dir, &["./links", "./links/hl-a"]);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+/// With the dump on standard input and no terminal to read commands from,
+/// the shell says so and fails instead of reading commands from the dump.
+#[test]
+fn dump_on_stdin_without_a_terminal_is_refused() {
+    let dir = scratch("stdin-notty");
+    // setsid(1) without --ctty: a new session with no controlling terminal.
+    let out = Command::new("setsid")
+        .args(["sh", "-c", r#"exec "$0" -i -f - < "$1""#, RRESTORE])
+        .arg(dump())
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("no terminal to read commands from"), "{err}");
+    assert!(tree_of(&dir).is_empty(), "nothing written");
     fs::remove_dir_all(&dir).unwrap();
 }
