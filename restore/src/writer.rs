@@ -6,8 +6,10 @@
 //! with reading. So the reading thread ([`crate::extract`]) describes each
 //! inode as a short sequence of [`Job`]s — [`Begin`] (create it and its
 //! hard links; a regular file may come already created by the reading
-//! thread, which does that when the writer is behind), [`Job::Data`] (one piece of its contents), [`Job::End`]
-//! (its attributes, then close) — and [`Writers`] hands all the jobs of one
+//! thread, which does that when the writer is behind), [`Job::Data`] (one
+//! piece of its contents, in a buffer the reading thread hands over
+//! without copying), [`Job::End`] (its attributes, then close) — and
+//! [`Writers`] hands all the jobs of one
 //! inode to the same worker, over a bounded channel, so they run in order
 //! and memory in flight stays bounded. Jobs travel in batches (most files
 //! are small: one job each would mean a thread wake-up per few hundred
