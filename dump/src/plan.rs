@@ -71,8 +71,13 @@ pub fn plan(fs: &Filesystem, reporter: &Reporter) -> Result<Plan, DumpError> {
     let mut estimate = 2 * (map_bytes(inodes_count) / 1024 + 1);
     let mut root_seen = false;
 
-    let allocated = fs.allocated_inodes().map_err(DumpError::Scan)?;
-    for ino in allocated {
+    let scan = fs.inode_scan().map_err(DumpError::Scan)?;
+    for damaged in &scan.damaged {
+        reporter.warning(format_args!(
+            "{damaged}; every inode of that group is examined instead"
+        ));
+    }
+    for ino in scan.inodes {
         let inode = match fs.inode(ino) {
             Ok(i) => i,
             Err(e) => {

@@ -313,6 +313,71 @@ fn damaged_inodes_are_reported_and_left_out() {
     assert!(!text.contains("./a\n") && !text.contains("./d/b"), "{text}");
 }
 
+/// An inode bitmap whose checksum fails (here: the bit of an in-use file
+/// cleared on disk) is reported, and the file is dumped all the same.
+#[test]
+fn damaged_inode_bitmap_loses_no_file() {
+    let work = tempfile::tempdir().unwrap();
+    let image = small_image(work.path(), &["-O", "metadata_csum"]);
+    let fs = fsimage::Filesystem::open(&image).unwrap();
+    let root = fs.inode(2).unwrap();
+    let a = fs
+        .read_dir(&root)
+        .unwrap()
+        .into_iter()
+        .find(|e| e.name == b"a")
+        .unwrap()
+        .ino;
+    let ipg = fs.superblock().inodes_per_group;
+    let (group, bit) = ((a - 1) / ipg, (a - 1) % ipg);
+    let at =
+        fs.groups()[group as usize].inode_bitmap * u64::from(fs.block_size()) + u64::from(bit / 8);
+    drop(fs);
+    let mut bytes = std::fs::read(&image).unwrap();
+    bytes[at as usize] &= !(1u8 << (bit % 8));
+    std::fs::write(&image, bytes).unwrap();
+
+    let out = work.path().join("b.dump");
+    let err = dump_to(&image, &out, &[]);
+    assert!(
+        err.contains(&format!("inode bitmap of group {group}"))
+            && err.contains("every inode of that group is examined instead"),
+        "{err}"
+    );
+    assert!(err.contains("1 warning(s)"), "only the bitmap: {err}");
+    let listing = run(Command::new(tool("restore")).arg("-tf").arg(&out));
+    let text = String::from_utf8_lossy(&listing.stdout);
+    assert!(text.contains("./a\n") && text.contains("./d/b\n"), "{text}");
+}
+
+/// A group descriptor whose checksum fails (here the CRC16 of a gdt_csum
+/// filesystem) is reported, and the group is dumped all the same: the
+/// kernel mounts such a filesystem read-only, and a backup should not be
+/// refused where a mount is not.
+#[test]
+fn damaged_group_descriptor_loses_no_file() {
+    let work = tempfile::tempdir().unwrap();
+    let image = small_image(
+        work.path(),
+        &["-b", "1024", "-O", "^metadata_csum,uninit_bg"],
+    );
+    let mut bytes = std::fs::read(&image).unwrap();
+    bytes[2 * 1024 + 0x0C] ^= 1; // free blocks count in descriptor 0
+    std::fs::write(&image, bytes).unwrap();
+
+    let out = work.path().join("g.dump");
+    let err = dump_to(&image, &out, &[]);
+    assert!(
+        err.contains("group descriptor 0: checksum mismatch")
+            && err.contains("every inode of that group is examined instead"),
+        "{err}"
+    );
+    assert!(err.contains("1 warning(s)"), "only the descriptor: {err}");
+    let listing = run(Command::new(tool("restore")).arg("-tf").arg(&out));
+    let text = String::from_utf8_lossy(&listing.stdout);
+    assert!(text.contains("./a\n") && text.contains("./d/b\n"), "{text}");
+}
+
 /// An inode whose block map cannot be read (here: a directory and a big
 /// file with a destroyed extent header) is reported and left out; the dump
 /// goes on and everything else restores.

@@ -71,7 +71,8 @@ pub enum Error {
         /// What is wrong, naming the block where there is one.
         reason: String,
     },
-    /// A metadata_csum checksum does not match.
+    /// A checksum does not match (metadata_csum's crc32c, or the CRC16 of a
+    /// gdt_csum group descriptor).
     #[error("{what}: checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")]
     Checksum {
         /// What was checked, e.g. "inode 12" or "extent block 345 of inode 12".

@@ -1,6 +1,7 @@
 //! Block group descriptors: where they live (plain, resize-reserved or
-//! meta_bg layouts), how 32- and 64-bit descriptors decode, and their
-//! metadata_csum check.
+//! meta_bg layouts), how 32- and 64-bit descriptors decode, their checksum
+//! (crc32c with metadata_csum, CRC16 with gdt_csum), and the checksum of
+//! the inode bitmap they point to.
 
 use crate::bytes::{le16, le32};
 use crate::csum::ext4_crc32c;
@@ -39,6 +40,13 @@ pub struct GroupDesc {
     pub itable_unused: u32,
     /// Stored checksum.
     pub checksum: u16,
+    /// The checksum computed when it differs from the stored one: the
+    /// descriptor is damaged, so its flags and `itable_unused` (which say
+    /// what not to read) are not trusted.
+    pub checksum_mismatch: Option<u16>,
+    /// Stored crc32c of the inode bitmap (metadata_csum; only its low 16
+    /// bits are stored in 32-byte descriptors).
+    pub inode_bitmap_csum: u32,
 }
 
 /// Block number holding descriptor block `index` (0-based) of the GDT.
@@ -60,7 +68,10 @@ fn descriptor_block(sb: &Superblock, index: u64) -> u64 {
     group_first + u64::from(has_super)
 }
 
-/// Read and decode every group descriptor, verifying checksums if asked.
+/// Read and decode every group descriptor, verifying checksums if asked. A
+/// descriptor that fails its checksum is kept, marked
+/// ([`GroupDesc::checksum_mismatch`]): the kernel too mounts such a
+/// filesystem read-only, and a backup should get what can be read.
 pub(crate) fn read_groups(
     dev: &Device,
     sb: &Superblock,
@@ -96,16 +107,15 @@ pub(crate) fn read_groups(
             loaded_block = Some(blk);
         }
         let raw = &block_buf[within * desc_size..(within + 1) * desc_size];
-        let desc = decode(raw, sb.has_incompat(incompat::BIT64) && desc_size >= 64);
-        if verify && sb.has_metadata_csum() {
-            let computed = checksum(csum_seed, group, raw);
+        let mut desc = decode(raw, sb.has_incompat(incompat::BIT64) && desc_size >= 64);
+        if verify && sb.has_group_csum() {
+            let computed = if sb.has_metadata_csum() {
+                checksum(csum_seed, group, raw)
+            } else {
+                crc16_checksum(&sb.uuid, group, raw)
+            };
             if computed != desc.checksum {
-                return Err(Error::Checksum {
-                    what: format!("group descriptor {group}"),
-                    ino: None,
-                    stored: u32::from(desc.checksum),
-                    computed: u32::from(computed),
-                });
+                desc.checksum_mismatch = Some(computed);
             }
         }
         check_locations(sb, group, &desc)?;
@@ -139,6 +149,21 @@ fn decode(raw: &[u8], wide: bool) -> GroupDesc {
         flags: le16(raw, 0x12),
         itable_unused: u32::from(le16(raw, 0x1C)) | hi16(0x32),
         checksum: le16(raw, BG_CHECKSUM_OFFSET),
+        inode_bitmap_csum: u32::from(le16(raw, 0x1A)) | hi16(0x3A),
+        checksum_mismatch: None,
+    }
+}
+
+impl GroupDesc {
+    /// Whether the descriptor's own checksum matched (or was not checked).
+    pub fn checksum_ok(&self) -> bool {
+        self.checksum_mismatch.is_none()
+    }
+
+    /// Whether the INODE_UNINIT flag and `itable_unused` can be believed:
+    /// group checksums are on and this descriptor passed its own.
+    pub(crate) fn trust_uninit(&self, sb: &Superblock) -> bool {
+        sb.has_group_csum() && self.checksum_ok()
     }
 }
 
@@ -152,10 +177,37 @@ fn checksum(seed: u32, group: u32, raw: &[u8]) -> u16 {
     (c & 0xFFFF) as u16
 }
 
+/// gdt_csum (uninit_bg) descriptor checksum: CRC16 (the kernel's crc16:
+/// polynomial 0x8005 bit-reversed, started at 0xFFFF, no final inversion,
+/// i.e. CRC-16/MODBUS) over the filesystem UUID, the group number and the
+/// descriptor without its checksum field.
+fn crc16_checksum(uuid: &[u8; 16], group: u32, raw: &[u8]) -> u16 {
+    const CRC16: crc::Crc<u16> = crc::Crc::<u16>::new(&crc::CRC_16_MODBUS);
+    let mut d = CRC16.digest();
+    d.update(uuid);
+    d.update(&group.to_le_bytes());
+    d.update(&raw[..BG_CHECKSUM_OFFSET]);
+    d.update(&raw[BG_CHECKSUM_OFFSET + 2..]);
+    d.finalize()
+}
+
+/// The crc32c of an inode bitmap as its descriptor stores it (metadata_csum):
+/// over the first `inodes_per_group / 8` bytes, all 32 bits with 64-byte
+/// descriptors, else the low 16 (the only ones stored).
+pub(crate) fn inode_bitmap_checksum(sb: &Superblock, csum_seed: u32, bitmap: &[u8]) -> u32 {
+    let len = (sb.inodes_per_group as usize / 8).min(bitmap.len());
+    let c = ext4_crc32c(csum_seed, &bitmap[..len]);
+    if sb.has_incompat(incompat::BIT64) && sb.desc_size >= 64 {
+        c
+    } else {
+        c & 0xFFFF
+    }
+}
+
 /// The inode bitmap and the inode table must lie inside the filesystem;
 /// uninitialised groups are exempt because nothing will be read from them.
 fn check_locations(sb: &Superblock, group: u32, d: &GroupDesc) -> Result<(), Error> {
-    if sb.has_group_csum() && d.flags & BG_INODE_UNINIT != 0 {
+    if d.trust_uninit(sb) && d.flags & BG_INODE_UNINIT != 0 {
         return Ok(());
     }
     let table_blocks = (u64::from(sb.inodes_per_group) * u64::from(sb.inode_size))

@@ -30,7 +30,11 @@
 //! - metadata_csum checksums of the superblock, group descriptors, inodes,
 //!   extent blocks, directory leaf blocks, htree index nodes and xattr
 //!   blocks (on by default, see [`OpenOptions`]); a mismatch is
-//!   [`Error::Checksum`]. Not verified: block/inode bitmaps, the journal;
+//!   [`Error::Checksum`]. Group descriptors (crc32c, or CRC16 on gdt_csum
+//!   filesystems) and inode bitmaps too, where a mismatch is reported and
+//!   the group's inodes are all examined instead (see
+//!   [`Filesystem::inode_scan`]). Not verified: block bitmaps (nothing
+//!   here reads them) and the journal (never replayed);
 //! - inodes, with all timestamps (nanoseconds, epoch bits, crtime), flags,
 //!   32-bit owners, 64-bit sizes, device numbers, inline data;
 //! - data maps from block maps and extent trees as [`Run`]s with holes and
@@ -81,6 +85,18 @@ impl Default for OpenOptions {
             verify_checksums: true,
         }
     }
+}
+
+/// The inodes to read, as [`Filesystem::inode_scan`] found them.
+#[derive(Debug)]
+pub struct InodeScan {
+    /// Inode numbers in ascending order: those the bitmaps mark in use,
+    /// and every initialised inode of a group whose bitmap or descriptor is
+    /// damaged (every inode of the group, if the descriptor is).
+    pub inodes: Vec<u32>,
+    /// One [`Error::Checksum`] per group descriptor or inode bitmap that
+    /// failed its checksum.
+    pub damaged: Vec<Error>,
 }
 
 /// An open, read-only ext2/3/4 filesystem.
@@ -175,32 +191,71 @@ impl Filesystem {
         self.verify
     }
 
+    /// In-use inode numbers in ascending order: [`Filesystem::inode_scan`]
+    /// without its report of damaged bitmaps.
+    pub fn allocated_inodes(&self) -> Result<Vec<u32>, Error> {
+        self.inode_scan().map(|scan| scan.inodes)
+    }
+
     /// In-use inode numbers in ascending order, from the inode bitmaps.
     /// Groups flagged INODE_UNINIT and the `itable_unused` tail of each
     /// table are skipped when group checksums make those fields trustworthy.
     /// Reserved inodes (1 to `first_ino - 1`) are included when marked.
-    pub fn allocated_inodes(&self) -> Result<Vec<u32>, Error> {
+    ///
+    /// On metadata_csum filesystems each inode bitmap is checked against
+    /// its checksum. A bitmap that fails cannot say which inodes are in
+    /// use, so every initialised inode of its group is listed (the caller
+    /// reads each and skips the free ones: mode 0, no links or a deletion
+    /// time) and the group is reported in [`InodeScan::damaged`]: a damaged
+    /// bitmap must not make in-use inodes disappear from a backup. The same
+    /// goes for a group whose descriptor failed its checksum, and there the
+    /// UNINIT flag and `itable_unused` are not believed either.
+    pub fn inode_scan(&self) -> Result<InodeScan, Error> {
         let ipg = self.sb.inodes_per_group;
         let bs = u64::from(self.sb.block_size);
-        let trust_flags = self.sb.has_group_csum();
+        let check_bitmaps = self.verify && self.sb.has_metadata_csum();
         let mut bitmap = vec![0u8; bs as usize];
         let mut out = Vec::new();
+        let mut damaged = Vec::new();
         for (g, desc) in self.groups.iter().enumerate() {
             let g = g as u32;
             let first = u64::from(g) * u64::from(ipg) + 1;
             if first > u64::from(self.sb.inodes_count) {
                 break;
             }
+            if let Some(computed) = desc.checksum_mismatch {
+                damaged.push(Error::Checksum {
+                    what: format!("group descriptor {g}"),
+                    ino: None,
+                    stored: u32::from(desc.checksum),
+                    computed: u32::from(computed),
+                });
+            }
             let mut used = ipg;
-            if trust_flags {
+            if desc.trust_uninit(&self.sb) {
                 if desc.flags & BG_INODE_UNINIT != 0 {
                     continue;
                 }
                 used = ipg.saturating_sub(desc.itable_unused);
             }
             self.dev.read_at(desc.inode_bitmap * bs, &mut bitmap)?;
+            // A damaged descriptor may point at the right bitmap, but its
+            // checksum of it cannot be believed.
+            let mut trust_bitmap = desc.checksum_ok();
+            if check_bitmaps && trust_bitmap {
+                let computed = group::inode_bitmap_checksum(&self.sb, self.csum_seed, &bitmap);
+                if computed != desc.inode_bitmap_csum {
+                    trust_bitmap = false;
+                    damaged.push(Error::Checksum {
+                        what: format!("inode bitmap of group {g} (block {})", desc.inode_bitmap),
+                        ino: None,
+                        stored: desc.inode_bitmap_csum,
+                        computed,
+                    });
+                }
+            }
             for i in 0..used {
-                if bitmap[(i / 8) as usize] & (1 << (i % 8)) != 0 {
+                if !trust_bitmap || bitmap[(i / 8) as usize] & (1 << (i % 8)) != 0 {
                     let ino = first + u64::from(i);
                     if ino > u64::from(self.sb.inodes_count) {
                         break;
@@ -209,7 +264,10 @@ impl Filesystem {
                 }
             }
         }
-        Ok(out)
+        Ok(InodeScan {
+            inodes: out,
+            damaged,
+        })
     }
 
     /// Byte offset of inode `ino` in its group's inode table.
@@ -241,18 +299,15 @@ impl Filesystem {
     /// table was never initialised (INODE_UNINIT group or the
     /// `itable_unused` tail), so its bytes on disk may be stale garbage.
     fn inode_never_initialised(&self, ino: u32) -> bool {
-        if !self.sb.has_group_csum() {
-            return false;
-        }
         let index = ino - 1;
         let group = (index / self.sb.inodes_per_group) as usize;
         let within = index % self.sb.inodes_per_group;
         match self.groups.get(group) {
-            Some(desc) => {
+            Some(desc) if desc.trust_uninit(&self.sb) => {
                 desc.flags & BG_INODE_UNINIT != 0
                     || within >= self.sb.inodes_per_group.saturating_sub(desc.itable_unused)
             }
-            None => false,
+            _ => false,
         }
     }
 

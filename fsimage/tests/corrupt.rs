@@ -96,11 +96,11 @@ fn metadata_checksums_are_verified() {
         Filesystem::from_bytes(bad),
         Err(Error::Checksum { .. })
     ));
-    // Group descriptor (first descriptor block follows the superblock).
+    // Group descriptor (first descriptor block follows the superblock):
+    // reported by the inode scan, which then reads the whole group.
     let mut bad = img.clone();
     bad[2 * bs + 0x0C] ^= 0xFF; // free blocks count of group 0
-    let err = Filesystem::from_bytes(bad).err().unwrap();
-    assert!(err.to_string().contains("group descriptor 0"), "{err}");
+    expect_damaged_descriptor_0(bad, &fs.allocated_inodes().unwrap());
     // Directory leaf block.
     let root = fs.inode(2).unwrap();
     let run = fs.data_runs(&root).unwrap()[0];
@@ -109,6 +109,110 @@ fn metadata_checksums_are_verified() {
     let fs2 = Filesystem::from_bytes(bad).unwrap();
     let err = fs2.read_dir(&fs2.inode(2).unwrap()).unwrap_err();
     assert!(matches!(err, Error::Checksum { ino: Some(2), .. }), "{err}");
+}
+
+/// gdt_csum (uninit_bg) without metadata_csum: descriptors carry a CRC16.
+#[test]
+fn crc16_group_descriptor_checksum_is_verified() {
+    for mkfs in [
+        &["-t", "ext4", "-b", "1024", "-O", "^metadata_csum,uninit_bg"][..],
+        &[
+            "-t",
+            "ext4",
+            "-b",
+            "1024",
+            "-O",
+            "^metadata_csum,uninit_bg,64bit",
+        ][..],
+    ] {
+        let img = small_image(mkfs);
+        let fs = Filesystem::from_bytes(img.clone()).unwrap();
+        assert!(!fs.superblock().has_metadata_csum());
+        let bs = fs.block_size() as usize;
+        let mut bad = img.clone();
+        bad[2 * bs + 0x0C] ^= 0x01; // free blocks count of group 0
+        expect_damaged_descriptor_0(bad.clone(), &fs.allocated_inodes().unwrap());
+        // Without verification nothing is reported.
+        let fs = Filesystem::from_bytes_with(bad, &NO_VERIFY).unwrap();
+        assert!(fs.inode_scan().unwrap().damaged.is_empty());
+    }
+}
+
+/// Group descriptor 0 of `img` fails its checksum: the image still opens
+/// (as the kernel mounts it read-only), the scan reports the descriptor and
+/// lists every inode of group 0 (its UNINIT flag, `itable_unused` and
+/// bitmap are not believed), the ones in use among them.
+fn expect_damaged_descriptor_0(img: Vec<u8>, in_use: &[u32]) {
+    let fs = Filesystem::from_bytes(img).unwrap();
+    assert!(!fs.groups()[0].checksum_ok());
+    let scan = fs.inode_scan().unwrap();
+    assert_eq!(scan.damaged.len(), 1, "{:?}", scan.damaged);
+    let msg = scan.damaged[0].to_string();
+    assert!(
+        matches!(scan.damaged[0], Error::Checksum { .. }) && msg.contains("group descriptor 0"),
+        "{msg}"
+    );
+    let ipg = fs.superblock().inodes_per_group;
+    let group0: Vec<u32> = scan.inodes.iter().copied().filter(|&i| i <= ipg).collect();
+    assert_eq!(group0, (1..=ipg).collect::<Vec<u32>>(), "all of group 0");
+    for ino in in_use {
+        assert!(scan.inodes.contains(ino), "inode {ino} lost");
+    }
+}
+
+/// A damaged inode bitmap is reported, and no in-use inode goes missing:
+/// the whole group is examined instead.
+#[test]
+fn damaged_inode_bitmap_loses_no_inode() {
+    // 64-byte descriptors hold a 32-bit bitmap checksum, 32-byte ones 16 bits.
+    damaged_inode_bitmap_case(EXT4);
+    damaged_inode_bitmap_case(&["-t", "ext4", "-b", "1024", "-O", "metadata_csum,^64bit"]);
+}
+
+fn damaged_inode_bitmap_case(mkfs: &[&str]) {
+    let img = small_image(mkfs);
+    let fs = Filesystem::from_bytes(img.clone()).unwrap();
+    let good = fs.inode_scan().unwrap();
+    assert!(good.damaged.is_empty(), "{:?}", good.damaged);
+    let f = lookup(&fs, b"f");
+    assert!(good.inodes.contains(&f));
+    let bs = u64::from(fs.block_size());
+    let ipg = fs.superblock().inodes_per_group;
+    let group = (f - 1) / ipg;
+    let bit = (f - 1) % ipg;
+    let at = (fs.groups()[group as usize].inode_bitmap * bs) as usize + (bit / 8) as usize;
+    let mut bad = img.clone();
+    bad[at] &= !(1 << (bit % 8)); // "f" marked free
+
+    let fs = Filesystem::from_bytes(bad.clone()).unwrap();
+    let scan = fs.inode_scan().unwrap();
+    assert_eq!(scan.damaged.len(), 1, "{:?}", scan.damaged);
+    let msg = scan.damaged[0].to_string();
+    assert!(
+        msg.contains(&format!("inode bitmap of group {group}")),
+        "{msg}"
+    );
+    assert!(
+        scan.inodes.contains(&f),
+        "inode {f} lost with its bitmap bit"
+    );
+    for ino in &good.inodes {
+        assert!(scan.inodes.contains(ino), "inode {ino} lost");
+    }
+    // The extra inodes listed are free ones, which read as such.
+    for ino in scan.inodes.iter().filter(|i| !good.inodes.contains(i)) {
+        let inode = fs.inode(*ino).unwrap();
+        assert!(
+            inode.mode == 0 || inode.links == 0 || inode.dtime != 0,
+            "inode {ino} is listed only now but looks in use"
+        );
+    }
+    // Without verification the bitmap is believed, and "f" is gone: what
+    // the check is for.
+    let fs = Filesystem::from_bytes_with(bad, &NO_VERIFY).unwrap();
+    let scan = fs.inode_scan().unwrap();
+    assert!(scan.damaged.is_empty());
+    assert!(!scan.inodes.contains(&f));
 }
 
 #[test]
