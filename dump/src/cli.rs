@@ -31,6 +31,69 @@ pub enum CompressionChoice {
     Bzip2(u32),
     /// `--zstd[=level]`, level 1..=22.
     Zstd(i32),
+    /// `-y`: LZO.
+    Lzo,
+}
+
+/// dump's default dumpdates file (the Debian build's _PATH_DUMPDATES).
+pub const DEFAULT_DUMPDATES: &str = "/etc/dumpdates";
+
+/// What the tape-length options (`-a`, `-B`, `-c`, `-d`, `-s`) said. rdump
+/// writes one volume however long: they only decide how the estimate is
+/// reported, and whether it is compared with one volume's capacity.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Media {
+    /// `-B blocks`: 1 KiB blocks per volume.
+    pub blocks_per_volume: Option<u64>,
+    /// `-c`: cartridge tape.
+    pub cartridge: bool,
+    /// `-d density`: bits per inch.
+    pub density: Option<u64>,
+    /// `-s feet`: tape length.
+    pub feet: Option<u64>,
+    /// `-a`: write to the end of the medium (dump's default).
+    pub auto_size: bool,
+}
+
+impl Media {
+    /// How many volumes of the given size `blocks` 1 KiB blocks written in
+    /// records of `ntrec` blocks fill, by dump's formulas: blocks per file
+    /// with `-B`; otherwise tape length and density with record gaps
+    /// (9-track: 1600 bpi and 2300 feet unless given, 0.7" gaps, 0.3" at
+    /// 6250 bpi; cartridge: 8000 bpi, 1700 feet, 1.548" per streaming stop).
+    pub fn volumes(&self, blocks: u64, ntrec: usize) -> f64 {
+        let blocks = blocks as f64;
+        if let Some(per) = self.blocks_per_volume {
+            return blocks / per as f64;
+        }
+        // dump's units: density in bytes per 0.1", length in 0.1".
+        let density = self
+            .density
+            .map_or(if self.cartridge { 100.0 } else { 160.0 }, |d| {
+                (d / 10) as f64
+            });
+        let tsize = self
+            .feet
+            .map_or(if self.cartridge { 1700.0 } else { 2300.0 } * 120.0, |f| {
+                f as f64 * 120.0
+            });
+        let gap = if self.cartridge {
+            15.48
+        } else if density == 625.0 {
+            3.0
+        } else {
+            7.0
+        };
+        (blocks * 1024.0 / density + blocks / ntrec as f64 * gap) / tsize
+    }
+
+    /// dump's `unlimited`: true unless a tape length was given.
+    pub fn unlimited(&self) -> bool {
+        self.blocks_per_volume.is_none()
+            && !self.cartridge
+            && self.density.is_none()
+            && self.feet.is_none()
+    }
 }
 
 /// dump's default compression level for `-z` and `-j` without a level.
@@ -71,6 +134,15 @@ pub struct Options {
     pub since: Option<String>,
     /// `--threads N`; `None` means the number of cores.
     pub threads: Option<usize>,
+    /// `-u`: record the dump in the dumpdates file once it is complete.
+    pub update_dumpdates: bool,
+    /// `-D file`: the dumpdates file.
+    pub dumpdates: PathBuf,
+    /// `-h level`: honour the nodump flag from this level up (dump's
+    /// default 1, so a level 0 dump includes nodump files).
+    pub honor_level: u32,
+    /// Tape length options.
+    pub media: Media,
     /// The filesystem argument as given.
     pub filesystem: String,
 }
@@ -78,7 +150,7 @@ pub struct Options {
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    Dump(Options),
+    Dump(Box<Options>),
     Help,
     Version,
 }
@@ -111,7 +183,26 @@ pub enum CliError {
     ExtraArguments(String),
     #[error("argument is not valid UTF-8: {0:?}")]
     NotUtf8(OsString),
+    #[error("You cannot use the {0} and {1} flags together.")]
+    Incompatible(char, char),
+    #[error("option -{0} ({1}) is not supported by rdump")]
+    NotSupported(char, &'static str),
 }
+
+/// dump 0.4b47 options rdump does not implement, with what they do: refused
+/// by name rather than as unknown.
+const UNSUPPORTED: &[(char, &str)] = &[
+    ('A', "archive file of the table of contents"),
+    ('e', "exclude inodes"),
+    ('E', "exclude inodes listed in a file"),
+    ('F', "end-of-tape script"),
+    ('k', "Kerberos remote tape"),
+    ('m', "metadata-only records for incremental dumps"),
+    ('M', "multi-volume dump"),
+    ('Q', "tape position file"),
+    ('W', "list the dumpdates file"),
+    ('w', "list filesystems that need a dump"),
+];
 
 /// Options of the key-letter form that take the next word as argument
 /// (dump's obsolete(): A B b d D e E f F h L Q s T). rdump rejects the ones it
@@ -179,6 +270,10 @@ struct Parser {
     estimate_only: bool,
     since: Option<String>,
     threads: Option<usize>,
+    update_dumpdates: bool,
+    dumpdates: Option<PathBuf>,
+    honor_level: Option<u32>,
+    media: Media,
     positional: Vec<String>,
 }
 
@@ -258,7 +353,14 @@ impl Parser {
                 'q' => self.quiet = true,
                 'v' => self.verbose = true,
                 'S' => self.estimate_only = true,
-                'b' | 'f' | 'L' | 'T' => {
+                'u' => self.update_dumpdates = true,
+                'a' => self.media.auto_size = true,
+                'c' => self.media.cartridge = true,
+                // Notifying the operator group: rdump never waits for an
+                // operator, so there is nothing to notify about.
+                'n' => {}
+                'y' => self.set_compression(CompressionChoice::Lzo, "-y")?,
+                'b' | 'f' | 'L' | 'T' | 'B' | 'd' | 'D' | 'h' | 'I' | 's' => {
                     let value = if rest.is_empty() {
                         it.next()
                             .ok_or_else(|| CliError::MissingArgument(c.to_string()))?
@@ -282,7 +384,12 @@ impl Parser {
                     }
                     return Ok(());
                 }
-                other => return Err(CliError::UnknownOption(other.to_string())),
+                other => {
+                    return Err(match UNSUPPORTED.iter().find(|(o, _)| *o == other) {
+                        Some(&(o, what)) => CliError::NotSupported(o, what),
+                        None => CliError::UnknownOption(other.to_string()),
+                    })
+                }
             }
         }
         Ok(())
@@ -318,6 +425,19 @@ impl Parser {
                 }
             }
             'T' => self.since = Some(value),
+            'B' => {
+                self.media.blocks_per_volume =
+                    Some(numarg("number of blocks per file", &value, 1, i64::MAX)? as u64)
+            }
+            'd' => self.media.density = Some(numarg("density", &value, 10, 327_670)? as u64),
+            's' => self.media.feet = Some(numarg("tape size", &value, 1, i64::MAX)? as u64),
+            'D' => self.dumpdates = Some(PathBuf::from(value)),
+            'h' => self.honor_level = Some(numarg("honor level", &value, 0, 10)? as u32),
+            // The number of read errors after which dump asks whether to
+            // go on: rdump always goes on (each error is reported).
+            'I' => {
+                numarg("number of errors to ignore", &value, 0, i64::MAX)?;
+            }
             _ => unreachable!("with_argument called for option {option}"),
         }
         Ok(())
@@ -338,6 +458,19 @@ impl Parser {
     }
 
     fn finish(self) -> Result<Command, CliError> {
+        // dump's incompat_flags(), in its order.
+        let m = &self.media;
+        for (clash, a, b) in [
+            (self.since.is_some() && self.update_dumpdates, 'T', 'u'),
+            (m.auto_size && m.blocks_per_volume.is_some(), 'a', 'B'),
+            (m.auto_size && m.cartridge, 'a', 'c'),
+            (m.auto_size && m.density.is_some(), 'a', 'd'),
+            (m.auto_size && m.feet.is_some(), 'a', 's'),
+        ] {
+            if clash {
+                return Err(CliError::Incompatible(a, b));
+            }
+        }
         let mut positional = self.positional.into_iter();
         let filesystem = positional.next().ok_or(CliError::NoFilesystem)?;
         let extra: Vec<String> = positional.collect();
@@ -348,7 +481,7 @@ impl Parser {
             Some(t) => t,
             None => default_target(std::env::var("TAPE").ok()),
         };
-        Ok(Command::Dump(Options {
+        Ok(Command::Dump(Box::new(Options {
             level: if self.level.is_empty() {
                 "0".into()
             } else {
@@ -367,8 +500,14 @@ impl Parser {
             estimate_only: self.estimate_only,
             since: self.since,
             threads: self.threads,
+            update_dumpdates: self.update_dumpdates,
+            dumpdates: self
+                .dumpdates
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DUMPDATES)),
+            honor_level: self.honor_level.unwrap_or(1),
+            media: self.media,
             filesystem,
-        }))
+        })))
     }
 }
 
@@ -399,9 +538,11 @@ pub fn help_text() -> String {
         "\
 rdump {version} - dump an ext2/ext3/ext4 filesystem in the format of dump 0.4b47
 
-usage: rdump [-level#] [-qSv] [-b blocksize] [-f file] [-j[level]] [-z[level]]
-             [--zstd[=level]] [-L label] [-T date] [--threads N] filesystem
-       rdump 0bf 64 out.dump /dev/sdb2      (historic key-letter form)
+usage: rdump [-level#] [-acnqSuvy] [-b blocksize] [-B records] [-d density]
+             [-D file] [-f file] [-h level] [-I nr errors] [-j[level]]
+             [-L label] [-s feet] [-T date] [-z[level]] [--zstd[=level]]
+             [--threads N] filesystem
+       rdump 0usf 1048576 - /dev/sda1       (historic key-letter form)
 
   -0            dump level; only level 0 (full dump) is supported so far
   -b blocksize  kilobytes per tape record, 1..{max_ntrec} (default {ntrec};
@@ -409,6 +550,7 @@ usage: rdump [-level#] [-qSv] [-b blocksize] [-f file] [-j[level]] [-z[level]]
   -f file       write the dump to file, device or fifo; '-' is standard output
                 (default: $TAPE, else /dev/tape)
   -j[level]     compress each record with bzip2, level 1..9 (default 2)
+  -y            compress each record with LZO
   -z[level]     compress each record with zlib, level 1..9 (default 2)
   --zstd[=lvl]  compress each record with zstd, level 1..22 (default 3);
                 only rrestore reads zstd dumps
@@ -417,12 +559,26 @@ usage: rdump [-level#] [-qSv] [-b blocksize] [-f file] [-j[level]] [-z[level]]
   -q            no progress bar on a terminal
   -S            print the estimated size of the dump in bytes and exit
   -T date       date of the previous dump (incremental dumps: not yet supported)
+  -u            once the dump is complete, record it in the dumpdates file
+  -D file       the dumpdates file (default {dumpdates})
   -v            verbose: report every inode dumped
+  -a, -B records, -c, -d density, -s feet
+                tape length (dump's: the estimate is then given in tapes);
+                rdump writes one volume however long, and warns when the
+                estimate exceeds the length given
+  -h level      honour the nodump flag from this level up (default 1: a
+                level 0 dump includes nodump files; -h 0 is not supported)
+  -I nr         accepted: rdump never stops for read errors, it reports each
+                one and dumps the block as zeros
+  -n            accepted: rdump never waits for an operator to notify
   --threads N   compress with N threads and read with 2N (at least 4; reads
                 wait for the disk); default N: the number of cores. The
                 output is byte-identical for any N
   --help        print this help
   --version     print the version
+
+dump's -A, -e, -E, -F, -k, -m, -M, -Q, -W and -w are not supported (refused
+by name).
 
 The filesystem is a block device, an image file, a mount point, or LABEL=name
 or UUID=uuid. With SOURCE_DATE_EPOCH set, the dump date is taken from it, so
@@ -433,6 +589,7 @@ the same filesystem always gives the same bytes. See rdump(8).
         ntrec = DEFAULT_NTREC,
         zstd_ntrec = ZSTD_DEFAULT_NTREC,
         label = LABEL_MAX,
+        dumpdates = DEFAULT_DUMPDATES,
     )
 }
 
@@ -459,9 +616,41 @@ mod tests {
 
     fn opts(a: &[&str]) -> Options {
         match parse(args(a)).expect("parses") {
-            Command::Dump(o) => o,
+            Command::Dump(o) => *o,
             other => panic!("expected a dump command, got {other:?}"),
         }
+    }
+
+    /// Amanda's line, and the tape-length arithmetic behind dump's
+    /// "estimated N blocks on X tape(s)".
+    #[test]
+    fn amanda_line_and_tape_lengths() {
+        let o = opts(&["0usf", "1048576", "-", "/dev/sda1"]);
+        assert!(o.update_dumpdates);
+        assert_eq!(o.media.feet, Some(1_048_576));
+        assert!(!o.media.unlimited());
+        assert_eq!(o.target, Target::Stdout);
+        assert_eq!(o.filesystem, "/dev/sda1");
+        assert_eq!(o.dumpdates, PathBuf::from(DEFAULT_DUMPDATES));
+        assert_eq!(o.honor_level, 1);
+        let o = opts(&["-0", "-D", "/tmp/dd", "-y", "-n", "-I", "5", "img"]);
+        assert_eq!(o.dumpdates, PathBuf::from("/tmp/dd"));
+        assert_eq!(o.compression, CompressionChoice::Lzo);
+        assert!(opts(&["-0", "-a", "img"]).media.unlimited());
+        // -B: blocks per volume.
+        let b = Media {
+            blocks_per_volume: Some(1000),
+            ..Media::default()
+        };
+        assert!((b.volumes(2500, 10) - 2.5).abs() < 1e-9);
+        // 9-track at 1600 bpi, 2300 feet: 160 bytes per 0.1", 0.7" gaps
+        // between 10 KiB records, so 71 tenths per record, 276,000 tenths.
+        let t = Media {
+            feet: Some(2300),
+            ..Media::default()
+        };
+        let records = 276_000 / 71;
+        assert!((t.volumes(records * 10, 10) - 1.0).abs() < 0.001);
     }
 
     #[test]

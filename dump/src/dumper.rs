@@ -9,6 +9,7 @@ use fsimage::Filesystem;
 
 use crate::cli::{CompressionChoice, Options, Target};
 use crate::content::{Context, DeviceBlocks};
+use crate::dumpdates;
 use crate::layout::{self, VolumeInfo};
 use crate::output::Output;
 use crate::pipeline::{self, Settings};
@@ -53,6 +54,7 @@ fn compression(choice: CompressionChoice) -> Compression {
         CompressionChoice::Zlib(l) => Compression::Zlib(l),
         CompressionChoice::Bzip2(l) => Compression::Bzip2(l),
         CompressionChoice::Zstd(l) => Compression::Zstd(l),
+        CompressionChoice::Lzo => Compression::Lzo,
     }
 }
 
@@ -60,6 +62,7 @@ fn compression(choice: CompressionChoice) -> Compression {
 fn compression_line(choice: CompressionChoice) -> Option<String> {
     let (level, name) = match choice {
         CompressionChoice::None => return None,
+        CompressionChoice::Lzo => return Some("Compressing output (lzo)".into()),
         CompressionChoice::Zlib(l) => (i64::from(l), "zlib"),
         CompressionChoice::Bzip2(l) => (i64::from(l), "bzlib"),
         CompressionChoice::Zstd(l) => (i64::from(l), "zstd"),
@@ -113,6 +116,23 @@ pub fn run(opts: Options) -> i32 {
                 opts.level
             ),
         );
+    }
+    if opts.honor_level == 0 {
+        return abort(
+            r,
+            X_STARTUP,
+            "-h 0 (leave out files with the nodump flag from a level 0 dump) is not implemented yet",
+        );
+    }
+    if opts.update_dumpdates && !opts.estimate_only {
+        match dumpdates::ensure_exists(&opts.dumpdates) {
+            Ok(true) => r.msg(format_args!(
+                "WARNING: no file `{}', making an empty one",
+                opts.dumpdates.display()
+            )),
+            Ok(false) => {}
+            Err(e) => return abort(r, X_STARTUP, e),
+        }
     }
     let date = match dump_date(std::env::var("SOURCE_DATE_EPOCH").ok().as_deref()) {
         Ok(d) => d,
@@ -171,7 +191,20 @@ pub fn run(opts: Options) -> i32 {
     }
     r.msg("mapping (Pass II) [directories]");
     let estimate = plan.estimated_blocks(opts.ntrec);
-    r.msg(format_args!("estimated {estimate} blocks."));
+    if opts.target == Target::Stdout || opts.media.unlimited() {
+        r.msg(format_args!("estimated {estimate} blocks."));
+    } else {
+        // A tape length was given: dump reports the estimate in tapes.
+        let volumes = opts.media.volumes(estimate, opts.ntrec);
+        r.msg(format_args!(
+            "estimated {estimate} blocks on {volumes:.2} tape(s)."
+        ));
+        if volumes > 1.0 {
+            r.warning(
+                "the dump will not fit one volume of the size given (-B, -c, -d, -s); rdump writes a single volume (multi-volume dumps are not supported), so the medium must hold all of it",
+            );
+        }
+    }
 
     let mut out = match Output::open(&opts.target) {
         Ok(o) => o,
@@ -234,6 +267,12 @@ pub fn run(opts: Options) -> i32 {
         return abort(r, X_ABORT, e);
     }
     r.finish_progress();
+    if opts.update_dumpdates {
+        let disk = resolved.device.display().to_string();
+        if let Err(e) = dumpdates::record(&opts.dumpdates, &disk, 0, date) {
+            return abort(r, X_ABORT, e);
+        }
+    }
     closing_messages(
         r,
         &opts,

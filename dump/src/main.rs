@@ -9,10 +9,12 @@
 //! - [`content`]: what goes on tape for each inode;
 //! - [`layout`]: the volume header, inode maps and trailer;
 //! - [`output`]: the destination; [`report`]: messages and progress;
+//! - [`dumpdates`]: the record of dumps made (`-u`);
 //! - [`dumper`]: the whole run, with dump's messages and exit statuses.
 
 mod cli;
 mod content;
+mod dumpdates;
 mod dumper;
 mod error;
 mod layout;
@@ -34,7 +36,7 @@ fn main() {
             println!("rdump {}", env!("CARGO_PKG_VERSION"));
             dumper::X_FINOK
         }
-        Ok(Command::Dump(opts)) => dumper::run(opts),
+        Ok(Command::Dump(opts)) => dumper::run(*opts),
         Err(e) => {
             eprintln!("rdump: {e}");
             eprintln!("Try 'rdump --help' for more information.");

@@ -55,6 +55,17 @@ fn help_and_man_page_describe_every_option() {
         "-v",
         "--threads",
         "--help",
+        "-u",
+        "-D",
+        "-y",
+        "-a",
+        "-B",
+        "-c",
+        "-d",
+        "-s",
+        "-h",
+        "-I",
+        "-n",
     ] {
         assert!(help.contains(opt), "--help does not mention {opt}");
         let roff = opt.replace('-', "\\-");
@@ -66,6 +77,159 @@ fn help_and_man_page_describe_every_option() {
     assert!(man.contains("SOURCE_DATE_EPOCH") && help.contains("SOURCE_DATE_EPOCH"));
     let v = rdump(&[os("--version")], &[]);
     assert!(String::from_utf8_lossy(&v.stdout).starts_with("rdump "));
+}
+
+/// Amanda drives dump as `dump 0usf 1048576 - DEVICE`: the same line works
+/// with rdump (plus D, the dumpdates file, so the test need not touch
+/// /etc), the dump goes to standard output and reads with the reference
+/// restore, and the dumpdates file gets dump's line for the filesystem,
+/// replaced (not repeated) by the next level 0 dump, other lines kept.
+#[test]
+fn amanda_command_line_and_dumpdates() {
+    let work = tempfile::tempdir().unwrap();
+    let image = small_image(work.path(), &[]);
+    let dumpdates = work.path().join("dumpdates");
+    let args = [
+        os("0usfD"),
+        os("1048576"),
+        os("-"),
+        dumpdates.as_os_str(),
+        image.as_os_str(),
+    ];
+    let o = rdump(&args, &[]);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let err = stderr_of(&o);
+    assert!(err.contains("making an empty one"), "{err}");
+    // With -f -, dump reports the estimate without tapes.
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("  DUMP: estimated ") && l.ends_with(" blocks.")),
+        "{err}"
+    );
+    let out = work.path().join("amanda.dump");
+    std::fs::write(&out, &o.stdout).unwrap();
+    let listing = run(Command::new(tool("restore")).arg("-tf").arg(&out));
+    assert!(String::from_utf8_lossy(&listing.stdout).contains("./d/b\n"));
+
+    let text = std::fs::read_to_string(&dumpdates).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    let words: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(words[0], image.display().to_string(), "{text}");
+    assert_eq!(words[1], "0", "{text}");
+    assert_eq!(
+        words.len(),
+        8,
+        "device, level, asctime (5 words), offset: {text}"
+    );
+
+    // Another filesystem's line survives; ours is replaced, not repeated.
+    let other = "/dev/other 0 Thu Jan  1 00:00:00 1970 +0000\n";
+    std::fs::write(&dumpdates, format!("{other}{text}")).unwrap();
+    let o = rdump(&args, &[]);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert!(!stderr_of(&o).contains("making an empty one"));
+    let again = std::fs::read_to_string(&dumpdates).unwrap();
+    assert!(again.starts_with(other), "{again}");
+    assert_eq!(again.lines().count(), 2, "{again}");
+}
+
+/// The reference dump reads the dumpdates line rdump writes: after
+/// `rdump -0u`, `dump -1` finds the level 0 date there ("Date of last level
+/// 0 dump"), which is what a level 1 dump by dump would be based on.
+#[test]
+fn reference_dump_reads_our_dumpdates() {
+    require_root();
+    let work = tempfile::tempdir().unwrap();
+    let image = small_image(work.path(), &[]);
+    let dev = run(Command::new(tool("losetup"))
+        .args(["-f", "--show", "-r"])
+        .arg(&image));
+    let dev = String::from_utf8_lossy(&dev.stdout).trim().to_string();
+    let dumpdates = work.path().join("dumpdates");
+    let dd = dumpdates.as_os_str();
+    let o = rdump(
+        &[os("-0u"), os("-D"), dd, os("-f"), os("/dev/null"), os(&dev)],
+        &[("SOURCE_DATE_EPOCH", "1700000000"), ("TZ", "UTC")],
+    );
+    let s = Command::new(tool("dump"))
+        .args([os("-1"), os("-D"), dd, os("-f"), os("/dev/null"), os(&dev)])
+        .env("TZ", "UTC")
+        .output()
+        .unwrap();
+    run(Command::new(tool("losetup")).args(["-d", &dev]));
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let err = stderr_of(&s);
+    assert!(s.status.success(), "{err}");
+    assert!(
+        err.contains("Date of last level 0 dump: Tue Nov 14 22:13:20 2023"),
+        "dump -1 did not take rdump's level 0 date (1700000000): {err}"
+    );
+}
+
+/// Tape-length options: with a file as output the estimate is given in
+/// tapes, as dump gives it, and a length too short for the dump is warned
+/// about; options rdump does not implement are refused by name.
+#[test]
+fn tape_length_and_unsupported_options() {
+    let work = tempfile::tempdir().unwrap();
+    let image = small_image(work.path(), &[]);
+    let out = work.path().join("t.dump");
+    let err = dump_to(&image, &out, &["-B", "20"]);
+    let line = err
+        .lines()
+        .find(|l| l.contains("estimated"))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(line.ends_with("tape(s)."), "{line}");
+    assert!(err.contains("will not fit one volume"), "{err}");
+    let err = dump_to(&image, &out, &["-s", "2300"]);
+    assert!(err.contains("on 0.00 tape(s)."), "{err}");
+    assert!(!err.contains("will not fit"), "{err}");
+    // -y: LZO, which the reference restore reads.
+    dump_to(&image, &out, &["-y"]);
+    let listing = run(Command::new(tool("restore")).arg("-tf").arg(&out));
+    assert!(String::from_utf8_lossy(&listing.stdout).contains("./d/b\n"));
+
+    for (args, needle) in [
+        (
+            vec!["-0", "-M", "-f", "x", "fs"],
+            "option -M (multi-volume dump) is not supported",
+        ),
+        (
+            vec!["-0", "-W"],
+            "option -W (list the dumpdates file) is not supported",
+        ),
+        (
+            vec!["-0", "-a", "-s", "100", "fs"],
+            "You cannot use the a and s flags together.",
+        ),
+        (
+            vec!["-0", "-u", "-T", "x", "fs"],
+            "You cannot use the T and u flags together.",
+        ),
+    ] {
+        let a: Vec<&OsStr> = args.iter().map(|s| os(s)).collect();
+        let o = rdump(&a, &[]);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert!(
+            stderr_of(&o).contains(needle),
+            "{args:?}: {}",
+            stderr_of(&o)
+        );
+    }
+    let o = rdump(
+        &[
+            os("-0"),
+            os("-h"),
+            os("0"),
+            os("-f"),
+            out.as_os_str(),
+            image.as_os_str(),
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr_of(&o).contains("-h 0"), "{}", stderr_of(&o));
 }
 
 #[test]

@@ -1,0 +1,144 @@
+//! The dumpdates file (`-u`, `-D`): the date of the last dump of each
+//! filesystem at each level, which incremental dumps (and backup systems such
+//! as Amanda) read. One line per filesystem and level, as dump 0.4b47 writes
+//! it: the device, the level, asctime(3) in local time and the UTC offset:
+//!
+//! ```text
+//! /dev/sda1 0 Thu Nov 26 13:22:03 2026 +0000
+//! ```
+//!
+//! Recording a dump replaces the line with the same device and level, or
+//! appends one; every other line is kept byte for byte. The file is locked
+//! (flock) while it is rewritten, so two rdumps finishing at once do not
+//! lose a line.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use chrono::{Local, TimeZone};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum DumpdatesError {
+    #[error("cannot create {path}: {source}")]
+    Create { path: PathBuf, source: io::Error },
+    #[error("cannot rewrite {path}: {source}")]
+    Rewrite { path: PathBuf, source: io::Error },
+}
+
+/// dump's start with `-u`: the file must exist; `Ok(true)` when it had to
+/// be made (dump warns "no file `...', making an empty one").
+pub fn ensure_exists(path: &Path) -> Result<bool, DumpdatesError> {
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(path)
+    {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(source) => Err(DumpdatesError::Create {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Records a completed dump of `disk` at `level` made at `date`.
+pub fn record(path: &Path, disk: &str, level: u32, date: i64) -> Result<(), DumpdatesError> {
+    let err = |source| DumpdatesError::Rewrite {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(err)?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| err(e.into()))?;
+    let mut old = String::new();
+    file.read_to_string(&mut old).map_err(err)?;
+    let new = updated(&old, disk, level, &line(disk, level, date));
+    rewrite(&mut file, new.as_bytes()).map_err(err)
+}
+
+fn rewrite(file: &mut File, bytes: &[u8]) -> io::Result<()> {
+    file.seek(SeekFrom::Start(0))?;
+    file.write_all(bytes)?;
+    file.set_len(bytes.len() as u64)?;
+    file.sync_all()
+}
+
+/// `old` with the line of (`disk`, `level`) replaced by `new_line`, or with
+/// `new_line` appended.
+fn updated(old: &str, disk: &str, level: u32, new_line: &str) -> String {
+    let mut out = String::with_capacity(old.len() + new_line.len() + 1);
+    let mut replaced = false;
+    for l in old.lines() {
+        let mut words = l.split_whitespace();
+        let same = words.next() == Some(disk)
+            && words.next().and_then(|w| w.parse::<u32>().ok()) == Some(level);
+        if same && !replaced {
+            out.push_str(new_line);
+            replaced = true;
+        } else {
+            out.push_str(l);
+        }
+        out.push('\n');
+    }
+    if !replaced {
+        out.push_str(new_line);
+        out.push('\n');
+    }
+    out
+}
+
+/// One line, as dump's dumprecout() prints it (without the newline).
+pub fn line(disk: &str, level: u32, date: i64) -> String {
+    match Local.timestamp_opt(date, 0).single() {
+        Some(t) => format!("{disk} {level} {}", t.format("%a %b %e %H:%M:%S %Y %z")),
+        None => format!("{disk} {level} {date}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_the_same_disk_and_level_and_keeps_the_rest() {
+        let old = "/dev/sda1 0 Thu Nov 26 13:22:03 2026 +0000\n\
+                   /dev/sda1 1 Fri Nov 27 13:22:03 2026 +0000\n\
+                   something odd\n\
+                   /dev/sdb1 0 Thu Nov 26 13:22:03 2026 +0000\n";
+        let new = updated(old, "/dev/sda1", 0, "/dev/sda1 0 NEW");
+        assert_eq!(
+            new,
+            "/dev/sda1 0 NEW\n\
+             /dev/sda1 1 Fri Nov 27 13:22:03 2026 +0000\n\
+             something odd\n\
+             /dev/sdb1 0 Thu Nov 26 13:22:03 2026 +0000\n"
+        );
+        let appended = updated(old, "/dev/sdc1", 0, "/dev/sdc1 0 NEW");
+        assert_eq!(appended, format!("{old}/dev/sdc1 0 NEW\n"));
+        assert_eq!(updated("", "/dev/x", 0, "/dev/x 0 D"), "/dev/x 0 D\n");
+    }
+
+    #[test]
+    fn line_is_asctime_with_the_utc_offset() {
+        let l = line("/dev/sda1", 0, 1_700_000_000);
+        let words: Vec<&str> = l.split_whitespace().collect();
+        assert_eq!(words[..2], ["/dev/sda1", "0"]);
+        // Weekday, month, day, time, year, offset.
+        assert_eq!(words.len(), 8, "{l}");
+        assert!(words[6].parse::<i32>().is_ok_and(|y| y >= 2023), "{l}");
+        let off = words[7];
+        assert!(
+            off.len() == 5 && (off.starts_with('+') || off.starts_with('-')),
+            "{l}"
+        );
+    }
+}
