@@ -40,6 +40,17 @@ impl InodeMap {
         }
     }
 
+    /// Removes `ino` (ignored outside the map, as for [`InodeMap::set`]).
+    pub fn clear(&mut self, ino: u32) {
+        if ino == 0 {
+            return;
+        }
+        let bit = (ino - 1) as usize;
+        if let Some(b) = self.bytes.get_mut(bit / 8) {
+            *b &= !(1 << (bit % 8));
+        }
+    }
+
     pub fn contains(&self, ino: u32) -> bool {
         if ino == 0 {
             return false;

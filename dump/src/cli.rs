@@ -143,6 +143,10 @@ pub struct Options {
     pub honor_level: u32,
     /// Tape length options.
     pub media: Media,
+    /// `-e`: inode numbers to leave out.
+    pub exclude_inodes: Vec<u32>,
+    /// `-E`: files listing inode numbers to leave out, one per line.
+    pub exclude_files: Vec<PathBuf>,
     /// The filesystem argument as given.
     pub filesystem: String,
 }
@@ -185,6 +189,8 @@ pub enum CliError {
     NotUtf8(OsString),
     #[error("You cannot use the {0} and {1} flags together.")]
     Incompatible(char, char),
+    #[error("Invalid inode argument {0}")]
+    BadInode(String),
     #[error("option -{0} ({1}) is not supported by rdump")]
     NotSupported(char, &'static str),
 }
@@ -193,8 +199,6 @@ pub enum CliError {
 /// by name rather than as unknown.
 const UNSUPPORTED: &[(char, &str)] = &[
     ('A', "archive file of the table of contents"),
-    ('e', "exclude inodes"),
-    ('E', "exclude inodes listed in a file"),
     ('F', "end-of-tape script"),
     ('k', "Kerberos remote tape"),
     ('m', "metadata-only records for incremental dumps"),
@@ -274,6 +278,8 @@ struct Parser {
     dumpdates: Option<PathBuf>,
     honor_level: Option<u32>,
     media: Media,
+    exclude_inodes: Vec<u32>,
+    exclude_files: Vec<PathBuf>,
     positional: Vec<String>,
 }
 
@@ -360,7 +366,7 @@ impl Parser {
                 // operator, so there is nothing to notify about.
                 'n' => {}
                 'y' => self.set_compression(CompressionChoice::Lzo, "-y")?,
-                'b' | 'f' | 'L' | 'T' | 'B' | 'd' | 'D' | 'h' | 'I' | 's' => {
+                'b' | 'f' | 'L' | 'T' | 'B' | 'd' | 'D' | 'e' | 'E' | 'h' | 'I' | 's' => {
                     let value = if rest.is_empty() {
                         it.next()
                             .ok_or_else(|| CliError::MissingArgument(c.to_string()))?
@@ -432,6 +438,12 @@ impl Parser {
             'd' => self.media.density = Some(numarg("density", &value, 10, 327_670)? as u64),
             's' => self.media.feet = Some(numarg("tape size", &value, 1, i64::MAX)? as u64),
             'D' => self.dumpdates = Some(PathBuf::from(value)),
+            'e' => {
+                for n in value.split(',') {
+                    self.exclude_inodes.push(exclude_number(n)?);
+                }
+            }
+            'E' => self.exclude_files.push(PathBuf::from(value)),
             'h' => self.honor_level = Some(numarg("honor level", &value, 0, 10)? as u32),
             // The number of read errors after which dump asks whether to
             // go on: rdump always goes on (each error is reported).
@@ -506,6 +518,8 @@ impl Parser {
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DUMPDATES)),
             honor_level: self.honor_level.unwrap_or(1),
             media: self.media,
+            exclude_inodes: self.exclude_inodes,
+            exclude_files: self.exclude_files,
             filesystem,
         })))
     }
@@ -517,6 +531,16 @@ pub fn default_target(tape_env: Option<String>) -> Target {
         Some(t) if t == "-" => Target::Stdout,
         Some(t) if !t.is_empty() => Target::Path(PathBuf::from(t)),
         _ => Target::Path(PathBuf::from("/dev/tape")),
+    }
+}
+
+/// dump's do_exclude_ino_str(): an inode number above the root's, which
+/// may be followed by white space.
+pub fn exclude_number(text: &str) -> Result<u32, CliError> {
+    let digits = text.trim_end();
+    match digits.parse::<u32>() {
+        Ok(n) if n > 2 && !digits.starts_with('+') => Ok(n),
+        _ => Err(CliError::BadInode(text.to_string())),
     }
 }
 
@@ -539,9 +563,9 @@ pub fn help_text() -> String {
 rdump {version} - dump an ext2/ext3/ext4 filesystem in the format of dump 0.4b47
 
 usage: rdump [-level#] [-acnqSuvy] [-b blocksize] [-B records] [-d density]
-             [-D file] [-f file] [-h level] [-I nr errors] [-j[level]]
-             [-L label] [-s feet] [-T date] [-z[level]] [--zstd[=level]]
-             [--threads N] filesystem
+             [-D file] [-e inodes] [-E file] [-f file] [-h level]
+             [-I nr errors] [-j[level]] [-L label] [-s feet] [-T date]
+             [-z[level]] [--zstd[=level]] [--threads N] filesystem
        rdump 0usf 1048576 - /dev/sda1       (historic key-letter form)
 
   -0            dump level; only level 0 (full dump) is supported so far
@@ -566,8 +590,11 @@ usage: rdump [-level#] [-acnqSuvy] [-b blocksize] [-B records] [-d density]
                 tape length (dump's: the estimate is then given in tapes);
                 rdump writes one volume however long, and warns when the
                 estimate exceeds the length given
-  -h level      honour the nodump flag from this level up (default 1: a
-                level 0 dump includes nodump files; -h 0 is not supported)
+  -e inodes     leave out these inodes (comma-separated numbers); a
+                directory takes what is under it along
+  -E file       leave out the inodes listed in file, one number per line
+  -h level      honour the nodump flag (chattr +d) from this level up
+                (default 1: a level 0 dump includes nodump files)
   -I nr         accepted: rdump never stops for read errors, it reports each
                 one and dumps the block as zeros
   -n            accepted: rdump never waits for an operator to notify
@@ -577,8 +604,7 @@ usage: rdump [-level#] [-acnqSuvy] [-b blocksize] [-B records] [-d density]
   --help        print this help
   --version     print the version
 
-dump's -A, -e, -E, -F, -k, -m, -M, -Q, -W and -w are not supported (refused
-by name).
+dump's -A, -F, -k, -m, -M, -Q, -W and -w are not supported (refused by name).
 
 The filesystem is a block device, an image file, a mount point, or LABEL=name
 or UUID=uuid. With SOURCE_DATE_EPOCH set, the dump date is taken from it, so

@@ -1,6 +1,7 @@
 //! One run of rdump from parsed options to exit status, with dump's
 //! messages at each step (main.c's sequence).
 
+use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -13,7 +14,7 @@ use crate::dumpdates;
 use crate::layout::{self, VolumeInfo};
 use crate::output::Output;
 use crate::pipeline::{self, Settings};
-use crate::plan;
+use crate::plan::{self, Exclusions};
 use crate::report::{self, ProgressMode, Reporter};
 use crate::resolve::Resolver;
 
@@ -72,6 +73,23 @@ fn compression_line(choice: CompressionChoice) -> Option<String> {
     ))
 }
 
+/// What `-e`, `-E` and `-h` leave out of a level 0 dump.
+fn exclusions(opts: &Options) -> Result<Exclusions, String> {
+    let mut inodes: BTreeSet<u32> = opts.exclude_inodes.iter().copied().collect();
+    for file in &opts.exclude_files {
+        let text = std::fs::read_to_string(file)
+            .map_err(|_| format!("Cannot open file for reading: {}", file.display()))?;
+        for line in text.lines().filter(|l| !l.is_empty()) {
+            inodes.insert(crate::cli::exclude_number(line).map_err(|e| e.to_string())?);
+        }
+    }
+    Ok(Exclusions {
+        inodes,
+        // dump's nonodump = level < honorlevel; the level is 0.
+        honor_nodump: opts.honor_level == 0,
+    })
+}
+
 /// Prints the abort line and returns the status to exit with.
 fn abort(reporter: &Reporter, status: i32, why: impl std::fmt::Display) -> i32 {
     reporter.finish_progress();
@@ -117,13 +135,10 @@ pub fn run(opts: Options) -> i32 {
             ),
         );
     }
-    if opts.honor_level == 0 {
-        return abort(
-            r,
-            X_STARTUP,
-            "-h 0 (leave out files with the nodump flag from a level 0 dump) is not implemented yet",
-        );
-    }
+    let exclusions = match exclusions(&opts) {
+        Ok(x) => x,
+        Err(e) => return abort(r, X_STARTUP, e),
+    };
     if opts.update_dumpdates && !opts.estimate_only {
         match dumpdates::ensure_exists(&opts.dumpdates) {
             Ok(true) => r.msg(format_args!(
@@ -181,7 +196,7 @@ pub fn run(opts: Options) -> i32 {
         }
         r.msg("mapping (Pass I) [regular files]");
     }
-    let plan = match plan::plan(&fs, r) {
+    let plan = match plan::plan(&fs, r, &exclusions) {
         Ok(p) => p,
         Err(e) => return abort(r, X_ABORT, e),
     };

@@ -626,7 +626,7 @@ mod tests {
         let image = image_with_file(dir.path(), &contents);
         let fs = Filesystem::open(&image).unwrap();
         let reporter = Reporter::new(ProgressMode::Lines);
-        let plan = crate::plan::plan(&fs, &reporter).unwrap();
+        let plan = crate::plan::plan(&fs, &reporter, &Default::default()).unwrap();
         let ino = fs
             .read_dir(&fs.inode(2).unwrap())
             .unwrap()

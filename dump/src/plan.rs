@@ -1,12 +1,16 @@
 //! Passes I and II of dump: decide which inodes go on tape and estimate the
 //! size of the dump.
 //!
-//! For a level-0 dump this is simple (dump's mapfiles() with c_ddate = 0 and
-//! the default honor level 1, so the nodump flag is not honoured at level 0):
+//! For a level-0 dump this is simple (dump's mapfiles() with c_ddate = 0):
 //! every live inode is "used" (the TS_CLRI map), and every used inode except
 //! the journal, the resize inode and other reserved metadata inodes is dumped
-//! (the TS_BITS map). The estimate follows dump's blockest() so that the
+//! (the TS_BITS map), unless the user excluded it: dump's `-e`/`-E` inode
+//! numbers, or the nodump flag when `-h 0` makes a level 0 dump honour it.
+//! An excluded directory takes its whole subtree with it, as in dump's
+//! mapdirs(). The estimate follows dump's blockest() so that the
 //! "estimated N blocks" line matches dump's.
+
+use std::collections::BTreeSet;
 
 use dump_format::bitmap::InodeMap;
 use fsimage::{compat, FileType, Filesystem, Inode};
@@ -24,6 +28,15 @@ const NDADDR: u64 = 12;
 pub const MAX_FILE_BLOCKS: u64 = 1 << 32;
 /// c_addr entries per header (TP_NINDIR).
 const TP_NINDIR: i64 = 512;
+
+/// Inodes the user asked to leave out.
+#[derive(Debug, Default, Clone)]
+pub struct Exclusions {
+    /// `-e`/`-E`: inode numbers (3 and up).
+    pub inodes: BTreeSet<u32>,
+    /// The dump level is at or above `-h`: inodes flagged nodump stay out.
+    pub honor_nodump: bool,
+}
 
 /// What passes I and II decided.
 pub struct Plan {
@@ -56,7 +69,11 @@ pub fn map_bytes(inodes_count: u32) -> u64 {
 }
 
 /// Walks the allocated inodes and builds the maps.
-pub fn plan(fs: &Filesystem, reporter: &Reporter) -> Result<Plan, DumpError> {
+pub fn plan(
+    fs: &Filesystem,
+    reporter: &Reporter,
+    exclusions: &Exclusions,
+) -> Result<Plan, DumpError> {
     let sb = fs.superblock();
     let inodes_count = fs.inode_count();
     let bs = u64::from(fs.block_size());
@@ -70,6 +87,8 @@ pub fn plan(fs: &Filesystem, reporter: &Reporter) -> Result<Plan, DumpError> {
     let first_ino = sb.first_ino.max(11);
     let mut estimate = 2 * (map_bytes(inodes_count) / 1024 + 1);
     let mut root_seen = false;
+    // Directories left out by the user, whose subtrees follow them.
+    let mut pruned_dirs = Vec::new();
 
     let scan = fs.inode_scan().map_err(DumpError::Scan)?;
     for damaged in &scan.damaged {
@@ -115,6 +134,15 @@ pub fn plan(fs: &Filesystem, reporter: &Reporter) -> Result<Plan, DumpError> {
             excluded.push(ino);
             continue;
         }
+        if (exclusions.honor_nodump && inode.is_nodump()) || exclusions.inodes.contains(&ino) {
+            excluded.push(ino);
+            if inode.file_type() == FileType::Directory {
+                // dump takes excluded directories out of the used map too.
+                used.clear(ino);
+                pruned_dirs.push(ino);
+            }
+            continue;
+        }
         if ino == ROOT_INO {
             root_seen = true;
         }
@@ -128,6 +156,15 @@ pub fn plan(fs: &Filesystem, reporter: &Reporter) -> Result<Plan, DumpError> {
             _ => estimate += 1,
         }
     }
+    estimate = estimate.saturating_sub(prune_subtrees(
+        fs,
+        reporter,
+        pruned_dirs,
+        &mut used,
+        &mut dumped,
+        &mut dirs,
+        &mut excluded,
+    ));
     if !root_seen {
         // dump always dumps the root; restore cannot work without it.
         let root = fs.inode(ROOT_INO).map_err(DumpError::Scan)?;
@@ -140,6 +177,7 @@ pub fn plan(fs: &Filesystem, reporter: &Reporter) -> Result<Plan, DumpError> {
         estimate += blockest(&root, bs);
     }
     excluded.sort_unstable();
+    excluded.dedup();
     Ok(Plan {
         inodes_count,
         used,
@@ -148,6 +186,58 @@ pub fn plan(fs: &Filesystem, reporter: &Reporter) -> Result<Plan, DumpError> {
         excluded,
         estimate,
     })
+}
+
+/// Leaves out everything below the directories in `pruned`, as dump's
+/// mapdirs() does with a directory that is excluded or flagged nodump: its
+/// entries leave the dump, its subdirectories inherit the exclusion (and
+/// leave the used map). Returns the estimate of what was taken out.
+fn prune_subtrees(
+    fs: &Filesystem,
+    reporter: &Reporter,
+    mut pruned: Vec<u32>,
+    used: &mut InodeMap,
+    dumped: &mut InodeMap,
+    dirs: &mut InodeMap,
+    excluded: &mut Vec<u32>,
+) -> u64 {
+    let bs = u64::from(fs.block_size());
+    let mut seen: BTreeSet<u32> = pruned.iter().copied().collect();
+    let mut removed = 0;
+    while let Some(dir) = pruned.pop() {
+        let entries = match fs.inode(dir).and_then(|d| fs.read_dir(&d)) {
+            Ok(e) => e,
+            Err(e) => {
+                reporter.warning(format_args!(
+                    "excluded directory inode {dir} cannot be read, so what is under it cannot be excluded: {e}"
+                ));
+                continue;
+            }
+        };
+        for e in entries {
+            if e.name == b"." || e.name == b".." || e.ino == 0 {
+                continue;
+            }
+            let child = e.ino;
+            let is_dir = dirs.contains(child)
+                || fs
+                    .inode(child)
+                    .is_ok_and(|i| i.file_type() == FileType::Directory);
+            if dumped.contains(child) {
+                dumped.clear(child);
+                dirs.clear(child);
+                excluded.push(child);
+                if let Ok(i) = fs.inode(child) {
+                    removed += blockest(&i, bs);
+                }
+            }
+            if is_dir && seen.insert(child) {
+                used.clear(child);
+                pruned.push(child);
+            }
+        }
+    }
+    removed
 }
 
 /// dump's blockest(): the tape blocks an inode will take, header included.

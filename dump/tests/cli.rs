@@ -66,6 +66,8 @@ fn help_and_man_page_describe_every_option() {
         "-h",
         "-I",
         "-n",
+        "-e",
+        "-E",
     ] {
         assert!(help.contains(opt), "--help does not mention {opt}");
         let roff = opt.replace('-', "\\-");
@@ -217,19 +219,131 @@ fn tape_length_and_unsupported_options() {
             stderr_of(&o)
         );
     }
-    let o = rdump(
-        &[
-            os("-0"),
-            os("-h"),
-            os("0"),
-            os("-f"),
-            out.as_os_str(),
-            image.as_os_str(),
+    // dump's inode-number checks for -e.
+    for bad in ["2", "x", "12,"] {
+        let o = rdump(&[os("-0"), os("-e"), os(bad), image.as_os_str()], &[]);
+        assert_eq!(o.status.code(), Some(1), "-e {bad}");
+        assert!(
+            stderr_of(&o).contains("Invalid inode argument"),
+            "-e {bad}: {}",
+            stderr_of(&o)
+        );
+    }
+}
+
+/// `-h 0` (honour the nodump flag at level 0) and `-e`/`-E` (inode
+/// numbers) leave out the same inodes as the reference dump with the same
+/// options, a nodump or excluded directory with everything under it (a
+/// file there is left out even where another directory links it), and
+/// estimate the same size; without `-h 0` nodump files are dumped.
+#[test]
+fn nodump_and_excluded_inodes_like_dump() {
+    require_root();
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("tree");
+    for d in ["d/sub", "e", "g"] {
+        std::fs::create_dir_all(src.join(d)).unwrap();
+    }
+    for f in ["a", "keep", "d/x", "d/sub/y", "e/z", "f", "g/w", "listed"] {
+        std::fs::write(src.join(f), format!("{f}\n").repeat(300)).unwrap();
+    }
+    std::fs::hard_link(src.join("d/x"), src.join("e/hl")).unwrap();
+    let image = work.path().join("n.img");
+    // ext2: inode flags are 0 but for the ones set here.
+    run(Command::new(tool("mke2fs"))
+        .args(["-q", "-F", "-t", "ext2", "-b", "1024", "-d"])
+        .arg(&src)
+        .arg(&image)
+        .arg("4M"));
+    for cmd in ["sif /a flags 0x40", "sif /d flags 0x40"] {
+        run(Command::new(tool("debugfs"))
+            .args(["-w", "-R", cmd])
+            .arg(&image));
+    }
+    let fs = fsimage::Filesystem::open(&image).unwrap();
+    let root = fs.read_dir(&fs.inode(2).unwrap()).unwrap();
+    let ino = |name: &[u8]| root.iter().find(|e| e.name == name).unwrap().ino;
+    let (f, g, listed) = (ino(b"f"), ino(b"g"), ino(b"listed"));
+    drop(fs);
+    let list_file = work.path().join("exclude.txt");
+    std::fs::write(&list_file, format!("{listed}\n\n")).unwrap();
+    let dev = run(Command::new(tool("losetup"))
+        .args(["-f", "--show", "-r"])
+        .arg(&image));
+    let dev = String::from_utf8_lossy(&dev.stdout).trim().to_string();
+
+    let listing_and_estimate = |prog: &Path, opts: &[String], name: &str| {
+        let out = work.path().join(name);
+        let o = Command::new(prog)
+            .args(opts)
+            .arg("-f")
+            .arg(&out)
+            .arg(&dev)
+            .output()
+            .unwrap();
+        let err = stderr_of(&o);
+        assert!(o.status.success(), "{prog:?} {opts:?}: {err}");
+        let estimate = err
+            .lines()
+            .find(|l| l.contains("estimated"))
+            .unwrap_or_else(|| panic!("{err}"))
+            .to_string();
+        let listing = run(Command::new(tool("restore")).arg("-tf").arg(&out));
+        let mut names: Vec<String> = String::from_utf8_lossy(&listing.stdout)
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+            .collect();
+        names.sort();
+        (names, estimate)
+    };
+    let cases: Vec<Vec<String>> = vec![
+        vec!["-0".into(), "-h".into(), "0".into()],
+        vec![
+            "-0".into(),
+            "-h".into(),
+            "0".into(),
+            "-e".into(),
+            format!("{f},{g}"),
+            "-E".into(),
+            list_file.display().to_string(),
         ],
-        &[],
-    );
-    assert_eq!(o.status.code(), Some(1));
-    assert!(stderr_of(&o).contains("-h 0"), "{}", stderr_of(&o));
+        vec!["-0".into()],
+    ];
+    let mut results = Vec::new();
+    for (i, opts) in cases.iter().enumerate() {
+        let ours = listing_and_estimate(&rdump_bin(), opts, &format!("ours{i}.dump"));
+        let reference = listing_and_estimate(&tool("dump"), opts, &format!("ref{i}.dump"));
+        results.push((opts.clone(), ours, reference));
+    }
+    run(Command::new(tool("losetup")).args(["-d", &dev]));
+    for (opts, ours, reference) in &results {
+        assert_eq!(ours.0, reference.0, "{opts:?}: what is on tape");
+        assert_eq!(ours.1, reference.1, "{opts:?}: the estimate");
+    }
+    let honoured = &results[0].1 .0;
+    for gone in ["./a", "./d", "./d/x", "./d/sub/y", "./e/hl"] {
+        assert!(
+            !honoured.iter().any(|n| n == gone),
+            "{gone} in {honoured:?}"
+        );
+    }
+    for kept in ["./keep", "./e/z", "./f", "./g/w"] {
+        assert!(
+            honoured.iter().any(|n| n == kept),
+            "{kept} not in {honoured:?}"
+        );
+    }
+    let excluded = &results[1].1 .0;
+    for gone in ["./f", "./g", "./g/w", "./listed"] {
+        assert!(
+            !excluded.iter().any(|n| n == gone),
+            "{gone} in {excluded:?}"
+        );
+    }
+    let all = &results[2].1 .0;
+    for kept in ["./a", "./d/x", "./d/sub/y", "./e/hl"] {
+        assert!(all.iter().any(|n| n == kept), "{kept} not in {all:?}");
+    }
 }
 
 #[test]
