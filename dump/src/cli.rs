@@ -114,7 +114,7 @@ pub const LABEL_MAX: usize = 15;
 /// Everything a dump run needs from the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
-    /// The dump level as typed (digits); only "0" is supported for now.
+    /// The dump level as typed (digits).
     pub level: String,
     /// Tape record size in 1 KiB blocks (`-b`).
     pub ntrec: usize,
@@ -130,7 +130,7 @@ pub struct Options {
     pub verbose: bool,
     /// `-S`: print the size estimate in bytes and exit.
     pub estimate_only: bool,
-    /// `-T date`: only meaningful for incremental dumps; refused for now.
+    /// `-T date`: dump what changed since this date (ctime format).
     pub since: Option<String>,
     /// `--threads N`; `None` means the number of cores.
     pub threads: Option<usize>,
@@ -568,7 +568,8 @@ usage: rdump [-level#] [-acnqSuvy] [-b blocksize] [-B records] [-d density]
              [-z[level]] [--zstd[=level]] [--threads N] filesystem
        rdump 0usf 1048576 - /dev/sda1       (historic key-letter form)
 
-  -0            dump level; only level 0 (full dump) is supported so far
+  -0 .. -9      dump level (default 0); level N dumps what changed since the
+                latest dump of a lower level in the dumpdates file
   -b blocksize  kilobytes per tape record, 1..{max_ntrec} (default {ntrec};
                 {zstd_ntrec} with --zstd)
   -f file       write the dump to file, device or fifo; '-' is standard output
@@ -582,7 +583,7 @@ usage: rdump [-level#] [-acnqSuvy] [-b blocksize] [-B records] [-d density]
                 default: the filesystem's volume label, else \"none\")
   -q            no progress bar on a terminal
   -S            print the estimated size of the dump in bytes and exit
-  -T date       date of the previous dump (incremental dumps: not yet supported)
+  -T date       dump what changed since date (\"Thu Nov 26 13:22:03 2026\")
   -u            once the dump is complete, record it in the dumpdates file
   -D file       the dumpdates file (default {dumpdates})
   -v            verbose: report every inode dumped

@@ -17,15 +17,100 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use chrono::{Local, TimeZone};
+use chrono::{DateTime, Local, NaiveDateTime, TimeZone};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum DumpdatesError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
     #[error("cannot create {path}: {source}")]
     Create { path: PathBuf, source: io::Error },
     #[error("cannot rewrite {path}: {source}")]
     Rewrite { path: PathBuf, source: io::Error },
+}
+
+/// One line of the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub disk: String,
+    pub level: u32,
+    pub date: i64,
+}
+
+/// What the file holds.
+#[derive(Debug, Default)]
+pub struct Contents {
+    pub entries: Vec<Entry>,
+    /// Numbers of the lines that could not be read (dump stops at the first
+    /// such line; rdump reads on and reports them).
+    pub bad_lines: Vec<usize>,
+}
+
+/// The file's contents, `None` if there is no file.
+pub fn read(path: &Path) -> Result<Option<Contents>, DumpdatesError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(DumpdatesError::Read {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let mut entries = Vec::new();
+    let mut bad = Vec::new();
+    for (n, l) in text.lines().enumerate() {
+        match parse_line(l) {
+            Some(e) => entries.push(e),
+            None => bad.push(n + 1),
+        }
+    }
+    Ok(Some(Contents {
+        entries,
+        bad_lines: bad,
+    }))
+}
+
+/// The most recent dump of `disk` at a level below `level`, as dump's
+/// getdumptime() picks it: (date, level).
+pub fn last_lower(entries: &[Entry], disk: &str, level: u32) -> Option<(i64, u32)> {
+    entries
+        .iter()
+        .filter(|e| e.disk == disk && e.level < level)
+        .fold(None, |best: Option<(i64, u32)>, e| match best {
+            Some((d, _)) if d >= e.date => best,
+            _ => Some((e.date, e.level)),
+        })
+}
+
+fn parse_line(l: &str) -> Option<Entry> {
+    let (disk, rest) = l.split_once(' ')?;
+    let rest = rest.trim_start_matches(' ');
+    let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let level = rest[..digits].parse().ok()?;
+    let date = parse_date(rest[digits..].trim_start_matches(' '))?;
+    Some(Entry {
+        disk: disk.to_string(),
+        level,
+        date,
+    })
+}
+
+/// dump's unctime(): a ctime(3) date ("Thu Nov 26 13:22:03 2026"), in
+/// local time, or followed by a UTC offset ("... 2026 +0100"). Used for the
+/// file and for `-T`.
+pub fn parse_date(text: &str) -> Option<i64> {
+    let text = text.trim();
+    if let Ok(t) = DateTime::parse_from_str(text, "%a %b %e %H:%M:%S %Y %z") {
+        return Some(t.timestamp());
+    }
+    let naive = NaiveDateTime::parse_from_str(text, "%a %b %e %H:%M:%S %Y").ok()?;
+    Local
+        .from_local_datetime(&naive)
+        .earliest()
+        .map(|t| t.timestamp())
 }
 
 /// dump's start with `-u`: the file must exist; `Ok(true)` when it had to
@@ -125,6 +210,35 @@ mod tests {
         let appended = updated(old, "/dev/sdc1", 0, "/dev/sdc1 0 NEW");
         assert_eq!(appended, format!("{old}/dev/sdc1 0 NEW\n"));
         assert_eq!(updated("", "/dev/x", 0, "/dev/x 0 D"), "/dev/x 0 D\n");
+    }
+
+    #[test]
+    fn lines_read_back_and_the_lower_level_is_chosen() {
+        let text = "/dev/sda1 0 Tue Nov 14 22:13:20 2023 +0000\n\
+                    /dev/sda1 1 Wed Nov 15 22:13:20 2023 +0100\n\
+                    /dev/sda1 2 Thu Nov 16 22:13:20 2023 +0000\n\
+                    /dev/sdb1 0 Fri Nov 17 22:13:20 2023 +0000\n";
+        let entries: Vec<Entry> = text.lines().map(|l| parse_line(l).unwrap()).collect();
+        assert_eq!(entries[0].date, 1_700_000_000);
+        assert_eq!(entries[1].date, 1_700_000_000 + 86_400 - 3_600);
+        assert_eq!(
+            last_lower(&entries, "/dev/sda1", 1),
+            Some((1_700_000_000, 0))
+        );
+        assert_eq!(
+            last_lower(&entries, "/dev/sda1", 2),
+            Some((1_700_082_800, 1))
+        );
+        assert_eq!(last_lower(&entries, "/dev/sda1", 0), None);
+        assert_eq!(last_lower(&entries, "/dev/sdc1", 5), None);
+        // What rdump writes reads back to the same date.
+        let l = line("/dev/x", 3, 1_234_567_890);
+        assert_eq!(parse_line(&l).unwrap().date, 1_234_567_890);
+        assert_eq!(parse_line("garbage"), None);
+        assert_eq!(
+            parse_date("Thu Nov  5 00:00:00 2026 +0000"),
+            Some(1_793_836_800)
+        );
     }
 
     #[test]

@@ -73,8 +73,8 @@ fn compression_line(choice: CompressionChoice) -> Option<String> {
     ))
 }
 
-/// What `-e`, `-E` and `-h` leave out of a level 0 dump.
-fn exclusions(opts: &Options) -> Result<Exclusions, String> {
+/// What `-e`, `-E` and `-h` leave out of a dump at `level`.
+fn exclusions(opts: &Options, level: u32) -> Result<Exclusions, String> {
     let mut inodes: BTreeSet<u32> = opts.exclude_inodes.iter().copied().collect();
     for file in &opts.exclude_files {
         let text = std::fs::read_to_string(file)
@@ -85,8 +85,8 @@ fn exclusions(opts: &Options) -> Result<Exclusions, String> {
     }
     Ok(Exclusions {
         inodes,
-        // dump's nonodump = level < honorlevel; the level is 0.
-        honor_nodump: opts.honor_level == 0,
+        // dump's nonodump = level < honorlevel.
+        honor_nodump: level >= opts.honor_level,
     })
 }
 
@@ -99,7 +99,7 @@ fn abort(reporter: &Reporter, status: i32, why: impl std::fmt::Display) -> i32 {
 }
 
 /// Runs a dump; returns the exit status.
-pub fn run(opts: Options) -> i32 {
+pub fn run(mut opts: Options) -> i32 {
     let mode = if !opts.quiet && !opts.estimate_only && std::io::stderr().is_terminal() {
         ProgressMode::Bar
     } else {
@@ -118,26 +118,8 @@ pub fn run(opts: Options) -> i32 {
             opts.label.as_deref().unwrap_or_default()
         ));
     }
-    if opts.since.is_some() {
-        return abort(
-            r,
-            X_STARTUP,
-            "-T gives the date of a previous dump for an incremental dump; incremental dumps are not implemented yet",
-        );
-    }
-    if opts.level != "0" {
-        return abort(
-            r,
-            X_STARTUP,
-            format_args!(
-                "Only level 0 dumps are supported so far; level {} (an incremental dump) is not implemented yet",
-                opts.level
-            ),
-        );
-    }
-    let exclusions = match exclusions(&opts) {
-        Ok(x) => x,
-        Err(e) => return abort(r, X_STARTUP, e),
+    let Ok(mut level) = opts.level.parse::<u32>() else {
+        return abort(r, X_STARTUP, format_args!("bad dump level {}", opts.level));
     };
     if opts.update_dumpdates && !opts.estimate_only {
         match dumpdates::ensure_exists(&opts.dumpdates) {
@@ -157,6 +139,45 @@ pub fn run(opts: Options) -> i32 {
         Ok(x) => x,
         Err(e) => return abort(r, X_STARTUP, e),
     };
+    // dump's getdumptime(): the date this dump is relative to (c_ddate).
+    let disk = resolved.device.display().to_string();
+    let (since, last_level) = match &opts.since {
+        Some(t) => match dumpdates::parse_date(t) {
+            Some(d) => (d, "?".to_string()),
+            None => return abort(r, X_STARTUP, format_args!("bad time \"{t}\"")),
+        },
+        None if level > 0 => match dumpdates::read(&opts.dumpdates) {
+            Ok(Some(contents)) => {
+                for n in contents.bad_lines {
+                    r.msg(format_args!(
+                        "Unknown format in {}, line {n}",
+                        opts.dumpdates.display()
+                    ));
+                }
+                dumpdates::last_lower(&contents.entries, &disk, level)
+                    .map_or((0, String::new()), |(d, l)| (d, l.to_string()))
+            }
+            Ok(None) => {
+                r.msg(format_args!(
+                    "WARNING: no file `{}'",
+                    opts.dumpdates.display()
+                ));
+                (0, String::new())
+            }
+            Err(e) => return abort(r, X_STARTUP, e),
+        },
+        None => (0, String::new()),
+    };
+    if since == 0 && level > 0 {
+        r.msg("WARNING: There is no inferior level dump on this filesystem");
+        r.msg("WARNING: Assuming a level 0 dump by default");
+        level = 0;
+        opts.level = "0".into();
+    }
+    let exclusions = match exclusions(&opts, level) {
+        Ok(x) => x,
+        Err(e) => return abort(r, X_STARTUP, e),
+    };
     let tape_name = match &opts.target {
         Target::Stdout => "standard output".to_string(),
         Target::Path(p) => p.display().to_string(),
@@ -167,6 +188,12 @@ pub fn run(opts: Options) -> i32 {
             opts.level,
             report::dump_date(date)
         ));
+        if since != 0 {
+            r.msg(format_args!(
+                "Date of last level {last_level} dump: {}",
+                report::dump_date(since)
+            ));
+        }
         r.msg(format_args!(
             "Dumping {} ({}) to {tape_name}",
             resolved.device.display(),
@@ -196,7 +223,7 @@ pub fn run(opts: Options) -> i32 {
         }
         r.msg("mapping (Pass I) [regular files]");
     }
-    let plan = match plan::plan(&fs, r, &exclusions) {
+    let plan = match plan::plan(&fs, r, &exclusions, since) {
         Ok(p) => p,
         Err(e) => return abort(r, X_ABORT, e),
     };
@@ -228,7 +255,8 @@ pub fn run(opts: Options) -> i32 {
     let compressed = opts.compression != CompressionChoice::None;
     let volume = VolumeInfo {
         date,
-        level: 0,
+        level: level as i32,
+        ddate: since,
         label,
         filesys: resolved.filesys.clone(),
         dev: resolved.dev_name.clone(),
@@ -283,8 +311,7 @@ pub fn run(opts: Options) -> i32 {
     }
     r.finish_progress();
     if opts.update_dumpdates {
-        let disk = resolved.device.display().to_string();
-        if let Err(e) = dumpdates::record(&opts.dumpdates, &disk, 0, date) {
+        if let Err(e) = dumpdates::record(&opts.dumpdates, &disk, level, date) {
             return abort(r, X_ABORT, e);
         }
     }

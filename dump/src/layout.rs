@@ -15,6 +15,8 @@ pub struct VolumeInfo {
     /// c_date: the dump date.
     pub date: i64,
     pub level: i32,
+    /// c_ddate: the date this dump is relative to (0 for a full dump).
+    pub ddate: i64,
     pub label: String,
     pub filesys: String,
     pub dev: String,
@@ -28,7 +30,7 @@ pub fn template(v: &VolumeInfo) -> Header {
     let mut h = Header::new(RecordType::Tape);
     // c_date is 32 bits on tape; dates past 2038 wrap like dump's.
     h.date = v.date as i32;
-    h.ddate = 0;
+    h.ddate = v.ddate as i32;
     h.volume = 1;
     h.level = v.level;
     Header::set_c_string(&mut h.label, &v.label);

@@ -1,4 +1,4 @@
-//! rdump: level-0 dumps of ext2/ext3/ext4 filesystems in the format of
+//! rdump: full and incremental dumps of ext2/ext3/ext4 filesystems in the format of
 //! dump 0.4b47, through a parallel read/compress pipeline.
 //!
 //! Modules, in the order a dump runs through them:

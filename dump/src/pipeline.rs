@@ -626,7 +626,7 @@ mod tests {
         let image = image_with_file(dir.path(), &contents);
         let fs = Filesystem::open(&image).unwrap();
         let reporter = Reporter::new(ProgressMode::Lines);
-        let plan = crate::plan::plan(&fs, &reporter, &Default::default()).unwrap();
+        let plan = crate::plan::plan(&fs, &reporter, &Default::default(), 0).unwrap();
         let ino = fs
             .read_dir(&fs.inode(2).unwrap())
             .unwrap()
@@ -647,6 +647,7 @@ mod tests {
         let volume = VolumeInfo {
             date: 1_700_000_000,
             level: 0,
+            ddate: 0,
             label: "t".into(),
             filesys: "f".into(),
             dev: "d".into(),

@@ -1,16 +1,17 @@
 //! Passes I and II of dump: decide which inodes go on tape and estimate the
 //! size of the dump.
 //!
-//! For a level-0 dump this is simple (dump's mapfiles() with c_ddate = 0):
-//! every live inode is "used" (the TS_CLRI map), and every used inode except
+//! Every live inode is "used" (the TS_CLRI map), and every used inode except
 //! the journal, the resize inode and other reserved metadata inodes is dumped
-//! (the TS_BITS map), unless the user excluded it: dump's `-e`/`-E` inode
+//! (the TS_BITS map) if it changed since the previous dump (always, at level
+//! 0; see [`plan`] for the directories an incremental dump adds), unless the
+//! user excluded it: dump's `-e`/`-E` inode
 //! numbers, or the nodump flag when `-h 0` makes a level 0 dump honour it.
 //! An excluded directory takes its whole subtree with it, as in dump's
 //! mapdirs(). The estimate follows dump's blockest() so that the
 //! "estimated N blocks" line matches dump's.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use dump_format::bitmap::InodeMap;
 use fsimage::{compat, FileType, Filesystem, Inode};
@@ -42,7 +43,7 @@ pub struct Exclusions {
 pub struct Plan {
     /// s_inodes_count.
     pub inodes_count: u32,
-    /// Live inodes (TS_CLRI map, as dump writes it for level 0).
+    /// Live inodes (TS_CLRI map).
     pub used: InodeMap,
     /// Inodes on tape (TS_BITS map).
     pub dumped: InodeMap,
@@ -69,10 +70,16 @@ pub fn map_bytes(inodes_count: u32) -> u64 {
 }
 
 /// Walks the allocated inodes and builds the maps.
+///
+/// `since` is dump's c_ddate: 0 for a level 0 dump, else the date of the
+/// dump this incremental one builds on. Then only inodes changed since
+/// (ctime at or after it, as dump compares) are dumped, plus every directory
+/// on the way to one of them (dump's pass II), so that restore can place it.
 pub fn plan(
     fs: &Filesystem,
     reporter: &Reporter,
     exclusions: &Exclusions,
+    since: i64,
 ) -> Result<Plan, DumpError> {
     let sb = fs.superblock();
     let inodes_count = fs.inode_count();
@@ -86,9 +93,10 @@ pub fn plan(
         .then_some(sb.journal_inum);
     let first_ino = sb.first_ino.max(11);
     let mut estimate = 2 * (map_bytes(inodes_count) / 1024 + 1);
-    let mut root_seen = false;
     // Directories left out by the user, whose subtrees follow them.
     let mut pruned_dirs = Vec::new();
+    // Directories unchanged since the previous dump (incremental dumps).
+    let mut unchanged_dirs = Vec::new();
 
     let scan = fs.inode_scan().map_err(DumpError::Scan)?;
     for damaged in &scan.damaged {
@@ -143,8 +151,11 @@ pub fn plan(
             }
             continue;
         }
-        if ino == ROOT_INO {
-            root_seen = true;
+        if since != 0 && inode.ctime.sec < since {
+            if inode.file_type() == FileType::Directory {
+                unchanged_dirs.push(ino);
+            }
+            continue;
         }
         dumped.set(ino);
         match inode.file_type() {
@@ -165,7 +176,8 @@ pub fn plan(
         &mut dirs,
         &mut excluded,
     ));
-    if !root_seen {
+    estimate += add_parent_dirs(fs, reporter, &unchanged_dirs, &mut dumped, &mut dirs);
+    if !dumped.contains(ROOT_INO) {
         // dump always dumps the root; restore cannot work without it.
         let root = fs.inode(ROOT_INO).map_err(DumpError::Scan)?;
         if root.file_type() != FileType::Directory {
@@ -188,6 +200,82 @@ pub fn plan(
     })
 }
 
+/// dump's pass II for incremental dumps: an unchanged directory is dumped
+/// all the same when something in it is, and so on up to the root, so that
+/// restore can place every inode on the tape. Each unchanged directory is
+/// read once. Returns the estimate of the directories added.
+fn add_parent_dirs(
+    fs: &Filesystem,
+    reporter: &Reporter,
+    unchanged: &[u32],
+    dumped: &mut InodeMap,
+    dirs: &mut InodeMap,
+) -> u64 {
+    let bs = u64::from(fs.block_size());
+    let candidates: BTreeSet<u32> = unchanged.iter().copied().collect();
+    // For each unchanged directory, the unchanged directories holding it.
+    let mut parents: HashMap<u32, Vec<u32>> = HashMap::new();
+    let mut needed = Vec::new();
+    for &dir in unchanged {
+        let Some(children) = children_of(
+            fs,
+            reporter,
+            dir,
+            "so changes under it may not be reachable on this dump",
+        ) else {
+            continue;
+        };
+        let mut holds_dumped = false;
+        for child in children {
+            holds_dumped |= dumped.contains(child);
+            if candidates.contains(&child) {
+                parents.entry(child).or_default().push(dir);
+            }
+        }
+        if holds_dumped {
+            needed.push(dir);
+        }
+    }
+    let mut added = 0;
+    while let Some(dir) = needed.pop() {
+        if dumped.contains(dir) {
+            continue;
+        }
+        dumped.set(dir);
+        dirs.set(dir);
+        if let Ok(i) = fs.inode(dir) {
+            added += blockest(&i, bs);
+        }
+        needed.extend(parents.get(&dir).into_iter().flatten().copied());
+    }
+    added
+}
+
+/// The inode numbers a directory's entries name, "." and ".." aside; `None`
+/// (with a warning ending in `consequence`) if it cannot be read.
+fn children_of(
+    fs: &Filesystem,
+    reporter: &Reporter,
+    dir: u32,
+    consequence: &str,
+) -> Option<Vec<u32>> {
+    match fs.inode(dir).and_then(|d| fs.read_dir(&d)) {
+        Ok(entries) => Some(
+            entries
+                .into_iter()
+                .filter(|e| e.name != b"." && e.name != b".." && e.ino != 0)
+                .map(|e| e.ino)
+                .collect(),
+        ),
+        Err(e) => {
+            reporter.warning(format_args!(
+                "directory inode {dir} cannot be read, {consequence}: {e}"
+            ));
+            None
+        }
+    }
+}
+
 /// Leaves out everything below the directories in `pruned`, as dump's
 /// mapdirs() does with a directory that is excluded or flagged nodump: its
 /// entries leave the dump, its subdirectories inherit the exclusion (and
@@ -205,20 +293,12 @@ fn prune_subtrees(
     let mut seen: BTreeSet<u32> = pruned.iter().copied().collect();
     let mut removed = 0;
     while let Some(dir) = pruned.pop() {
-        let entries = match fs.inode(dir).and_then(|d| fs.read_dir(&d)) {
-            Ok(e) => e,
-            Err(e) => {
-                reporter.warning(format_args!(
-                    "excluded directory inode {dir} cannot be read, so what is under it cannot be excluded: {e}"
-                ));
-                continue;
-            }
+        let Some(children) =
+            children_of(fs, reporter, dir, "so what is under it cannot be excluded")
+        else {
+            continue;
         };
-        for e in entries {
-            if e.name == b"." || e.name == b".." || e.ino == 0 {
-                continue;
-            }
-            let child = e.ino;
+        for child in children {
             let is_dir = dirs.contains(child)
                 || fs
                     .inode(child)

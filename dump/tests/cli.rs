@@ -392,21 +392,55 @@ fn key_letter_form_equals_getopt_form() {
     assert!(!err.contains("Closing"), "{err}");
 }
 
+/// An incremental level with no dumpdates file (or no lower level in it)
+/// falls back to level 0 with dump's warnings; a -T date that cannot be
+/// read is refused.
 #[test]
-fn only_level_0_for_now() {
+fn incremental_without_a_lower_level_is_a_full_dump() {
     let work = tempfile::tempdir().unwrap();
     let image = small_image(work.path(), &[]);
     let out = work.path().join("x.dump");
-    for args in [vec!["-1"], vec!["-T", "Thu Nov 26 11:24:31 2026"]] {
-        let mut a: Vec<&OsStr> = args.iter().map(|s| os(s)).collect();
-        a.extend([os("-f"), out.as_os_str(), image.as_os_str()]);
-        let o = rdump(&a, &[]);
-        let err = stderr_of(&o);
-        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
-        assert!(err.contains("incremental"), "{err}");
-        assert!(err.contains("The ENTIRE dump is aborted."), "{err}");
-        assert!(!out.exists(), "nothing may be written");
-    }
+    let dd = work.path().join("none");
+    let o = rdump(
+        &[
+            os("-1"),
+            os("-D"),
+            dd.as_os_str(),
+            os("-f"),
+            out.as_os_str(),
+            image.as_os_str(),
+        ],
+        &[],
+    );
+    let err = stderr_of(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("There is no inferior level dump on this filesystem"),
+        "{err}"
+    );
+    assert!(err.contains("Date of this level 0 dump"), "{err}");
+    let listing = run(Command::new(tool("restore")).arg("-tf").arg(&out));
+    assert!(String::from_utf8_lossy(&listing.stdout).contains("./d/b\n"));
+
+    std::fs::remove_file(&out).unwrap();
+    let o = rdump(
+        &[
+            os("-0"),
+            os("-T"),
+            os("yesterday"),
+            os("-f"),
+            out.as_os_str(),
+            image.as_os_str(),
+        ],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr_of(&o).contains("bad time \"yesterday\""),
+        "{}",
+        stderr_of(&o)
+    );
+    assert!(!out.exists(), "nothing may be written");
 }
 
 #[test]

@@ -9,8 +9,8 @@ use std::ffi::OsStr;
 use std::path::Path;
 
 use common::{
-    build_image, compare_trees, dump_to, require_root, restore, restore_ok, run, tool, ImageSpec,
-    Mount,
+    build_image, compare_trees, dump_to, rdump, require_root, restore, restore_ok, run, tool,
+    ImageSpec, Mount,
 };
 
 /// Dumps `spec`'s image with `options`, restores it with `restore -r` and
@@ -274,4 +274,146 @@ fn comparison_finds_differences() {
             "{expected} not reported:\n{diffs}"
         );
     }
+}
+
+/// Incremental dumps: rdump -0u, the reference `restore -r`; then changes
+/// (new, changed, renamed, deleted and re-linked files, a new directory, a
+/// mode change), rdump -1u, which finds the level 0 date in the dumpdates
+/// file, and `restore -r` of it in the same place applies it. The result is
+/// the changed source, file by file, and the level 1 dump holds the changes
+/// and the directories on their way, not the unchanged files.
+#[test]
+fn incremental_chain_restores_with_the_reference_restore() {
+    require_root();
+    let work = tempfile::tempdir().expect("temp dir");
+    let image = build_image(ImageSpec::new("ext4", 4096), work.path());
+    let dumpdates = work.path().join("dumpdates");
+    let dd = dumpdates.display().to_string();
+    let target = work.path().join("restored");
+    std::fs::create_dir(&target).unwrap();
+
+    // Real dump dates (no SOURCE_DATE_EPOCH), and a second between making
+    // the image and the level 0 dump: dump compares whole-second ctimes.
+    let dump_now = |out: &Path, level: &str| {
+        let o = rdump(
+            &[
+                OsStr::new(level),
+                OsStr::new("-u"),
+                OsStr::new("-D"),
+                OsStr::new(&dd),
+                OsStr::new("-f"),
+                out.as_os_str(),
+                image.as_os_str(),
+            ],
+            &[],
+        );
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{err}");
+        err
+    };
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let level0 = work.path().join("l0.dump");
+    let err = dump_now(&level0, "-0");
+    assert!(err.contains("DUMP IS DONE"), "{err}");
+    restore_ok(&target, &[OsStr::new("-rf"), level0.as_os_str()], "");
+
+    {
+        let m = Mount::new(&image, &work.path().join("change"), false);
+        let p = |rel: &str| m.dir.join(rel);
+        std::fs::write(p("small"), b"changed after the level 0 dump\n").unwrap();
+        std::fs::remove_file(p("one")).unwrap();
+        std::fs::rename(p("k1023"), p("sub/deeper/moved")).unwrap();
+        std::fs::create_dir_all(p("newdir/inner")).unwrap();
+        std::fs::write(p("newdir/inner/new"), b"new file\n").unwrap();
+        std::fs::hard_link(p("newdir/inner/new"), p("sub/newlink")).unwrap();
+        std::fs::set_permissions(
+            p("k4097"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
+    }
+
+    let level1 = work.path().join("l1.dump");
+    let err = dump_now(&level1, "-1");
+    assert!(err.contains("Date of this level 1 dump"), "{err}");
+    assert!(err.contains("Date of last level 0 dump"), "{err}");
+    let lines = std::fs::read_to_string(&dumpdates).unwrap();
+    assert_eq!(lines.lines().count(), 2, "one line per level: {lines}");
+
+    let listing = run(std::process::Command::new(tool("restore"))
+        .arg("-tf")
+        .arg(&level1));
+    let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
+    for changed in [
+        "./small",
+        "./sub/deeper/moved",
+        "./newdir/inner/new",
+        "./sub/newlink",
+        "./k4097",
+        "./sub/deeper",
+    ] {
+        assert!(
+            listing.contains(&format!("{changed}\n")),
+            "{changed} missing:\n{listing}"
+        );
+    }
+    for unchanged in ["./m3", "./k300", "./holes", "./xattrs"] {
+        assert!(
+            !listing.contains(&format!("{unchanged}\n")),
+            "{unchanged} is on the level 1 dump:\n{listing}"
+        );
+    }
+
+    // The same selection as the reference dump's: both dump level 1
+    // relative to the level 0 date (-T), from one loop device.
+    let level0_date = lines
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("0"))
+        .map(|l| l.split_whitespace().skip(2).collect::<Vec<_>>().join(" "))
+        .unwrap();
+    let dev = run(std::process::Command::new(tool("losetup"))
+        .args(["-f", "--show", "-r"])
+        .arg(&image));
+    let dev = String::from_utf8_lossy(&dev.stdout).trim().to_string();
+    let selection = |prog: &Path, name: &str| {
+        let out = work.path().join(name);
+        let o = std::process::Command::new(prog)
+            .args(["-1", "-T", &level0_date, "-f"])
+            .arg(&out)
+            .arg(&dev)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{prog:?}: {err}");
+        let estimate = err
+            .lines()
+            .find(|l| l.contains("estimated"))
+            .map(str::to_string);
+        let listing = run(std::process::Command::new(tool("restore"))
+            .arg("-tf")
+            .arg(&out));
+        let mut names: Vec<String> = String::from_utf8_lossy(&listing.stdout)
+            .lines()
+            .filter(|l| l.starts_with(' ') || l.starts_with(char::is_numeric))
+            .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+            .collect();
+        names.sort();
+        (names, estimate)
+    };
+    let ours = selection(&common::rdump_bin(), "ours-t.dump");
+    let reference = selection(&tool("dump"), "ref-t.dump");
+    run(std::process::Command::new(tool("losetup")).args(["-d", &dev]));
+    assert!(ours.0.iter().any(|n| n == "./small"), "{ours:?}");
+    assert!(ours.1.is_some(), "no estimate line");
+    assert_eq!(ours, reference, "level 1 relative to {level0_date}");
+
+    restore_ok(&target, &[OsStr::new("-rf"), level1.as_os_str()], "");
+    let source = Mount::new(&image, &work.path().join("src"), true);
+    let mut diffs = compare_trees(&source.dir, &target, &["restoresymtable", ".restore-tmp"]);
+    diffs.retain(|d| !d.starts_with(".: mtime"));
+    assert!(
+        diffs.is_empty(),
+        "after the level 1 restore the tree differs from the source:\n{}",
+        diffs.join("\n")
+    );
 }

@@ -197,7 +197,7 @@ fn restore_files(
 ) -> Result<ExitCode, Fatal> {
     if opts.mode == Mode::Rebuild && catalog.volume.ddate != 0 {
         return Err(Fatal(format!(
-            "this is a level {} (incremental) dump; rrestore -r can only rebuild from a level 0 dump so far",
+            "this is a level {} (incremental) dump; rrestore -r can only rebuild from a level 0 dump so far (restore 0.4b47's restore -r applies it, with the restoresymtable rrestore -r left)",
             catalog.volume.level
         )));
     }
