@@ -344,6 +344,19 @@ fn incremental_chain_restores_with_the_reference_restore() {
         .arg("-tf")
         .arg(&level1));
     let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
+    // rrestore lists the incremental dump as restore does.
+    let rrestore = common::rdump_bin().with_file_name("rrestore");
+    assert!(
+        rrestore.is_file(),
+        "{} is missing: build the workspace (cargo test --workspace)",
+        rrestore.display()
+    );
+    let ours = run(std::process::Command::new(rrestore).arg("-tf").arg(&level1));
+    assert_eq!(
+        String::from_utf8_lossy(&ours.stdout),
+        listing,
+        "rrestore -t"
+    );
     for changed in [
         "./small",
         "./sub/deeper/moved",
