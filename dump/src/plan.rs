@@ -49,7 +49,9 @@ pub struct Plan {
     pub dumped: InodeMap,
     /// Directories among `dumped` (dumped in pass III, before the rest).
     pub dirs: InodeMap,
-    /// Live inodes left out on purpose; directory entries naming them are dropped.
+    /// Live inodes left out because they are metadata or cannot be dumped
+    /// (damaged); directory entries naming them are dropped. Inodes the user
+    /// leaves out (`-e`, `-E`, nodump) keep their names, as with dump.
     pub excluded: Vec<u32>,
     /// dump's tapesize before the final trailer blocks are added.
     pub estimate: u64,
@@ -143,7 +145,9 @@ pub fn plan(
             continue;
         }
         if (exclusions.honor_nodump && inode.is_nodump()) || exclusions.inodes.contains(&ino) {
-            excluded.push(ino);
+            // Not dumped, but not in `excluded`: as in dump, the directories
+            // keep their names (restore -r of an incremental dump then keeps
+            // the file from the earlier dump instead of deleting it).
             if inode.file_type() == FileType::Directory {
                 // dump takes excluded directories out of the used map too.
                 used.clear(ino);
@@ -174,7 +178,6 @@ pub fn plan(
         &mut used,
         &mut dumped,
         &mut dirs,
-        &mut excluded,
     ));
     estimate += add_parent_dirs(fs, reporter, &unchanged_dirs, &mut dumped, &mut dirs);
     if !dumped.contains(ROOT_INO) {
@@ -287,7 +290,6 @@ fn prune_subtrees(
     used: &mut InodeMap,
     dumped: &mut InodeMap,
     dirs: &mut InodeMap,
-    excluded: &mut Vec<u32>,
 ) -> u64 {
     let bs = u64::from(fs.block_size());
     let mut seen: BTreeSet<u32> = pruned.iter().copied().collect();
@@ -306,7 +308,6 @@ fn prune_subtrees(
             if dumped.contains(child) {
                 dumped.clear(child);
                 dirs.clear(child);
-                excluded.push(child);
                 if let Ok(i) = fs.inode(child) {
                     removed += blockest(&i, bs);
                 }

@@ -344,6 +344,31 @@ fn nodump_and_excluded_inodes_like_dump() {
     for kept in ["./a", "./d/x", "./d/sub/y", "./e/hl"] {
         assert!(all.iter().any(|n| n == kept), "{kept} not in {all:?}");
     }
+    // The -h 0 dump rebuilds with the reference restore and with rrestore:
+    // names of what was left out stay in the directories, as in dump's
+    // dumps, and both restores pass over them.
+    let rrestore = rdump_bin().with_file_name("rrestore");
+    assert!(
+        rrestore.is_file(),
+        "build the workspace (cargo test --workspace)"
+    );
+    for (name, prog) in [("by-restore", tool("restore")), ("by-rrestore", rrestore)] {
+        let target = work.path().join(name);
+        std::fs::create_dir(&target).unwrap();
+        let o = Command::new(&prog)
+            .arg("-rf")
+            .arg(work.path().join("ours0.dump"))
+            .current_dir(&target)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{prog:?}: {}", stderr_of(&o));
+        assert!(target.join("keep").is_file() && target.join("e/z").is_file());
+        assert!(
+            !target.join("a").exists() && !target.join("d").exists(),
+            "{prog:?}"
+        );
+    }
 }
 
 #[test]
