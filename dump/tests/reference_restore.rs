@@ -316,6 +316,19 @@ fn incremental_chain_restores_with_the_reference_restore() {
     let err = dump_now(&level0, "-0");
     assert!(err.contains("DUMP IS DONE"), "{err}");
     restore_ok(&target, &[OsStr::new("-rf"), level0.as_os_str()], "");
+    // The README's mixed recipe: rrestore -r the level 0, restore -r the rest.
+    let rrestore = common::rdump_bin().with_file_name("rrestore");
+    assert!(
+        rrestore.is_file(),
+        "{} is missing: build the workspace (cargo test --workspace)",
+        rrestore.display()
+    );
+    let mixed = work.path().join("mixed");
+    std::fs::create_dir(&mixed).unwrap();
+    run(std::process::Command::new(&rrestore)
+        .arg("-rf")
+        .arg(&level0)
+        .current_dir(&mixed));
 
     {
         let m = Mount::new(&image, &work.path().join("change"), false);
@@ -345,13 +358,9 @@ fn incremental_chain_restores_with_the_reference_restore() {
         .arg(&level1));
     let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
     // rrestore lists the incremental dump as restore does.
-    let rrestore = common::rdump_bin().with_file_name("rrestore");
-    assert!(
-        rrestore.is_file(),
-        "{} is missing: build the workspace (cargo test --workspace)",
-        rrestore.display()
-    );
-    let ours = run(std::process::Command::new(rrestore).arg("-tf").arg(&level1));
+    let ours = run(std::process::Command::new(&rrestore)
+        .arg("-tf")
+        .arg(&level1));
     assert_eq!(
         String::from_utf8_lossy(&ours.stdout),
         listing,
@@ -421,12 +430,18 @@ fn incremental_chain_restores_with_the_reference_restore() {
     assert_eq!(ours, reference, "level 1 relative to {level0_date}");
 
     restore_ok(&target, &[OsStr::new("-rf"), level1.as_os_str()], "");
+    restore_ok(&mixed, &[OsStr::new("-rf"), level1.as_os_str()], "");
     let source = Mount::new(&image, &work.path().join("src"), true);
-    let mut diffs = compare_trees(&source.dir, &target, &["restoresymtable", ".restore-tmp"]);
-    diffs.retain(|d| !d.starts_with(".: mtime"));
-    assert!(
-        diffs.is_empty(),
-        "after the level 1 restore the tree differs from the source:\n{}",
-        diffs.join("\n")
-    );
+    for (what, restored) in [
+        ("restore -r twice", &target),
+        ("rrestore -r, then restore -r", &mixed),
+    ] {
+        let mut diffs = compare_trees(&source.dir, restored, &["restoresymtable", ".restore-tmp"]);
+        diffs.retain(|d| !d.starts_with(".: mtime"));
+        assert!(
+            diffs.is_empty(),
+            "{what}: after the level 1 restore the tree differs from the source:\n{}",
+            diffs.join("\n")
+        );
+    }
 }
