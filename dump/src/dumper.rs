@@ -73,6 +73,40 @@ fn compression_line(choice: CompressionChoice) -> Option<String> {
     ))
 }
 
+/// dump's getdumptime(): the date this dump is relative to (c_ddate) and
+/// the level of that dump, as "Date of last level L dump" names it: from
+/// `-T` (level "?"), else the latest lower-level dump of `disk` in the
+/// dumpdates file; `(0, "")` when there is none (or at level 0).
+fn previous_dump(
+    opts: &Options,
+    level: u32,
+    disk: &str,
+    r: &Reporter,
+) -> Result<(i64, String), String> {
+    if let Some(t) = &opts.since {
+        return dumpdates::parse_date(t)
+            .map(|d| (d, "?".to_string()))
+            .ok_or_else(|| format!("bad time \"{t}\""));
+    }
+    if level == 0 {
+        return Ok((0, String::new()));
+    }
+    let path = opts.dumpdates.display();
+    match dumpdates::read(&opts.dumpdates).map_err(|e| e.to_string())? {
+        Some(contents) => {
+            for n in contents.bad_lines {
+                r.msg(format_args!("Unknown format in {path}, line {n}"));
+            }
+            Ok(dumpdates::last_lower(&contents.entries, disk, level)
+                .map_or((0, String::new()), |(d, l)| (d, l.to_string())))
+        }
+        None => {
+            r.msg(format_args!("WARNING: no file `{path}'"));
+            Ok((0, String::new()))
+        }
+    }
+}
+
 /// What `-e`, `-E` and `-h` leave out of a dump at `level`.
 fn exclusions(opts: &Options, level: u32) -> Result<Exclusions, String> {
     let mut inodes: BTreeSet<u32> = opts.exclude_inodes.iter().copied().collect();
@@ -139,34 +173,10 @@ pub fn run(mut opts: Options) -> i32 {
         Ok(x) => x,
         Err(e) => return abort(r, X_STARTUP, e),
     };
-    // dump's getdumptime(): the date this dump is relative to (c_ddate).
     let disk = resolved.device.display().to_string();
-    let (since, last_level) = match &opts.since {
-        Some(t) => match dumpdates::parse_date(t) {
-            Some(d) => (d, "?".to_string()),
-            None => return abort(r, X_STARTUP, format_args!("bad time \"{t}\"")),
-        },
-        None if level > 0 => match dumpdates::read(&opts.dumpdates) {
-            Ok(Some(contents)) => {
-                for n in contents.bad_lines {
-                    r.msg(format_args!(
-                        "Unknown format in {}, line {n}",
-                        opts.dumpdates.display()
-                    ));
-                }
-                dumpdates::last_lower(&contents.entries, &disk, level)
-                    .map_or((0, String::new()), |(d, l)| (d, l.to_string()))
-            }
-            Ok(None) => {
-                r.msg(format_args!(
-                    "WARNING: no file `{}'",
-                    opts.dumpdates.display()
-                ));
-                (0, String::new())
-            }
-            Err(e) => return abort(r, X_STARTUP, e),
-        },
-        None => (0, String::new()),
+    let (since, last_level) = match previous_dump(&opts, level, &disk, r) {
+        Ok(x) => x,
+        Err(e) => return abort(r, X_STARTUP, e),
     };
     if since == 0 && level > 0 {
         r.msg("WARNING: There is no inferior level dump on this filesystem");
