@@ -316,6 +316,10 @@ fn incremental_chain_restores_with_the_reference_restore() {
     let err = dump_now(&level0, "-0");
     assert!(err.contains("DUMP IS DONE"), "{err}");
     restore_ok(&target, &[OsStr::new("-rf"), level0.as_os_str()], "");
+    // And restore's level 0 with rrestore's level 1 after it.
+    let reverse = work.path().join("reverse");
+    std::fs::create_dir(&reverse).unwrap();
+    restore_ok(&reverse, &[OsStr::new("-rf"), level0.as_os_str()], "");
     // The README's mixed recipe: rrestore -r the level 0, restore -r the rest.
     let rrestore = common::rdump_bin().with_file_name("rrestore");
     assert!(
@@ -324,11 +328,14 @@ fn incremental_chain_restores_with_the_reference_restore() {
         rrestore.display()
     );
     let mixed = work.path().join("mixed");
-    std::fs::create_dir(&mixed).unwrap();
-    run(std::process::Command::new(&rrestore)
-        .arg("-rf")
-        .arg(&level0)
-        .current_dir(&mixed));
+    let ours_only = work.path().join("ours-only");
+    for t in [&mixed, &ours_only] {
+        std::fs::create_dir(t).unwrap();
+        run(std::process::Command::new(&rrestore)
+            .arg("-rf")
+            .arg(&level0)
+            .current_dir(t));
+    }
 
     {
         let m = Mount::new(&image, &work.path().join("change"), false);
@@ -431,10 +438,18 @@ fn incremental_chain_restores_with_the_reference_restore() {
 
     restore_ok(&target, &[OsStr::new("-rf"), level1.as_os_str()], "");
     restore_ok(&mixed, &[OsStr::new("-rf"), level1.as_os_str()], "");
+    for t in [&ours_only, &reverse] {
+        run(std::process::Command::new(&rrestore)
+            .arg("-rf")
+            .arg(&level1)
+            .current_dir(t));
+    }
     let source = Mount::new(&image, &work.path().join("src"), true);
     for (what, restored) in [
         ("restore -r twice", &target),
         ("rrestore -r, then restore -r", &mixed),
+        ("rrestore -r twice", &ours_only),
+        ("restore -r, then rrestore -r", &reverse),
     ] {
         let mut diffs = compare_trees(&source.dir, restored, &["restoresymtable", ".restore-tmp"]);
         diffs.retain(|d| !d.starts_with(".: mtime"));
@@ -444,4 +459,112 @@ fn incremental_chain_restores_with_the_reference_restore() {
             diffs.join("\n")
         );
     }
+}
+
+/// A chain of three levels with the hard cases of an incremental restore:
+/// two files and two directories swapping names, a directory moved into a
+/// new one, a directory deleted with its contents, a file replaced by a
+/// directory of the same name, hard links dropped and added. rrestore -r and
+/// the reference restore -r, each applying the chain in its own target,
+/// both end with the source tree after every level.
+#[test]
+fn incremental_chain_with_swaps_and_moves() {
+    require_root();
+    let work = tempfile::tempdir().expect("temp dir");
+    let image = build_image(ImageSpec::new("ext4", 1024), work.path());
+    let dumpdates = work.path().join("dumpdates");
+    let rrestore = common::rdump_bin().with_file_name("rrestore");
+    assert!(
+        rrestore.is_file(),
+        "build the workspace (cargo test --workspace)"
+    );
+    let ours = work.path().join("ours");
+    let theirs = work.path().join("theirs");
+    std::fs::create_dir(&ours).unwrap();
+    std::fs::create_dir(&theirs).unwrap();
+
+    type Change = fn(&Path);
+    let changes: [Change; 3] = [
+        |_| {},
+        |m| {
+            let p = |r: &str| m.join(r);
+            std::fs::rename(p("small"), p("swap.tmp")).unwrap();
+            std::fs::rename(p("k4097"), p("small")).unwrap();
+            std::fs::rename(p("swap.tmp"), p("k4097")).unwrap();
+            std::fs::rename(p("sub"), p("swapdir.tmp")).unwrap();
+            std::fs::rename(p("acl"), p("sub")).unwrap();
+            std::fs::rename(p("swapdir.tmp"), p("acl")).unwrap();
+            std::fs::create_dir(p("newtop")).unwrap();
+            std::fs::rename(p("acl/deeper"), p("newtop/deeper")).unwrap();
+            std::fs::remove_dir_all(p("inl")).unwrap();
+            std::fs::remove_file(p("one")).unwrap();
+            std::fs::create_dir(p("one")).unwrap();
+            std::fs::write(p("one/inside"), b"was a file\n").unwrap();
+            std::fs::remove_file(p("acl/linked2")).unwrap();
+            std::fs::hard_link(p("linked"), p("newtop/linked4")).unwrap();
+        },
+        |m| {
+            let p = |r: &str| m.join(r);
+            std::fs::rename(p("newtop/deeper"), p("deeper-again")).unwrap();
+            std::fs::remove_dir_all(p("newtop")).unwrap();
+            std::fs::write(p("k1024"), b"level 2 change\n").unwrap();
+            std::fs::rename(p("m3"), p("one/m3")).unwrap();
+        },
+    ];
+    for (level, change) in changes.iter().enumerate() {
+        if level > 0 {
+            let m = Mount::new(&image, &work.path().join(format!("change{level}")), false);
+            change(&m.dir);
+        }
+        // dump compares whole-second ctimes.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let out = work.path().join(format!("l{level}.dump"));
+        let o = rdump(
+            &[
+                OsStr::new(&format!("-{level}")),
+                OsStr::new("-u"),
+                OsStr::new("-D"),
+                dumpdates.as_os_str(),
+                OsStr::new("-f"),
+                out.as_os_str(),
+                image.as_os_str(),
+            ],
+            &[],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        run(std::process::Command::new(&rrestore)
+            .arg("-rf")
+            .arg(&out)
+            .current_dir(&ours));
+        restore_ok(&theirs, &[OsStr::new("-rf"), out.as_os_str()], "");
+        let source = Mount::new(&image, &work.path().join(format!("src{level}")), true);
+        for (who, restored) in [("rrestore", &ours), ("restore", &theirs)] {
+            let mut diffs =
+                compare_trees(&source.dir, restored, &["restoresymtable", ".restore-tmp"]);
+            diffs.retain(|d| !d.starts_with(".: mtime"));
+            assert!(
+                diffs.is_empty(),
+                "{who} -r after level {level} differs from the source:\n{}",
+                diffs.join("\n")
+            );
+        }
+    }
+    // Out of order: level 1 again over level 2 is refused as restore
+    // refuses it, and nothing changes.
+    let o = std::process::Command::new(&rrestore)
+        .arg("-rf")
+        .arg(work.path().join("l1.dump"))
+        .current_dir(&ours)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("Incremental dump too low"),
+        "{err}"
+    );
+    let source = Mount::new(&image, &work.path().join("src-last"), true);
+    let mut diffs = compare_trees(&source.dir, &ours, &["restoresymtable", ".restore-tmp"]);
+    diffs.retain(|d| !d.starts_with(".: mtime"));
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
 }

@@ -6,6 +6,7 @@ mod cli;
 mod compare;
 mod extract;
 mod fsops;
+mod incremental;
 mod interactive;
 mod list;
 mod meta;
@@ -100,7 +101,7 @@ fn run(opts: &Options, ui: &mut Ui) -> Result<ExitCode, Fatal> {
             reader.volume().volume
         ));
     }
-    let (catalog, tape) = catalog::read_catalog(reader, ui)?;
+    let (mut catalog, tape) = catalog::read_catalog(reader, ui)?;
     for w in &catalog.tree_warnings {
         ui.warn(&w.to_string());
     }
@@ -121,7 +122,7 @@ fn run(opts: &Options, ui: &mut Ui) -> Result<ExitCode, Fatal> {
                 ExitCode::SUCCESS
             })
         }
-        Mode::Extract | Mode::Rebuild => restore_files(opts, &names, &catalog, tape, ui),
+        Mode::Extract | Mode::Rebuild => restore_files(opts, &names, &mut catalog, tape, ui),
         Mode::Interactive => {
             interactive::run(opts, catalog, tape, &progname(), ui)?;
             Ok(ExitCode::SUCCESS)
@@ -191,21 +192,31 @@ fn set_dot_attrs(opts: &Options, ui: &mut Ui) -> bool {
 fn restore_files(
     opts: &Options,
     names: &[Vec<u8>],
-    catalog: &catalog::Catalog,
+    catalog: &mut catalog::Catalog,
     mut tape: catalog::Tape,
     ui: &mut Ui,
 ) -> Result<ExitCode, Fatal> {
-    if opts.mode == Mode::Rebuild && catalog.volume.ddate != 0 {
-        return Err(Fatal(format!(
-            "this is a level {} (incremental) dump; rrestore -r can only rebuild from a level 0 dump so far (restore 0.4b47's restore -r applies it, with the restoresymtable rrestore -r left)",
+    let incremental = opts.mode == Mode::Rebuild && catalog.volume.ddate != 0;
+    if incremental {
+        if opts.no_write {
+            return Err(Fatal(
+                "-N with -r of an incremental dump is not supported".to_string(),
+            ));
+        }
+        ui.verbose(&format!(
+            "Begin incremental restore (level {})",
             catalog.volume.level
-        )));
+        ));
+        incremental::prepare(catalog, std::path::Path::new("."), ui).map_err(Fatal)?;
     }
+    let catalog = &*catalog;
     let mut selection = tree::Selection::new();
     let dumped = |ino: u32| catalog.is_dumped(ino);
     let mut missing_names = 0;
     if opts.mode == Mode::Rebuild {
-        ui.verbose("Begin level 0 restore");
+        if !incremental {
+            ui.verbose("Begin level 0 restore");
+        }
         ui.verbose("Calculate extraction list.");
         selection
             .add_path(&catalog.tree, b".", true, &dumped)
@@ -235,7 +246,9 @@ fn restore_files(
     let mut dirs = extract::DirHandles::new(root);
     let mut xopts = extract::ExtractOptions {
         no_write: opts.no_write,
-        unlink_first: opts.unlink_first,
+        // An incremental pass replaces what changed; the names it needs
+        // were cleared by `incremental::prepare`, and directories exist.
+        unlink_first: opts.unlink_first || incremental,
         by_name: opts.by_name,
         set_root_attrs: false,
         force_dir_attrs: opts.mode == Mode::Rebuild || opts.force_dot_mode,

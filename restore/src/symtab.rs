@@ -79,7 +79,7 @@ pub fn write(catalog: &Catalog, path: &Path) -> io::Result<()> {
 }
 
 /// The bytes of the symbol table.
-fn encode(catalog: &Catalog) -> Vec<u8> {
+pub(crate) fn encode(catalog: &Catalog) -> Vec<u8> {
     // Collect the tree, parents before children.
     let mut entries: Vec<SymEntry> = Vec::new();
     let mut dir_entry: HashMap<u32, usize> = HashMap::new();

@@ -75,6 +75,18 @@ fn dump_date(dump: &Path) -> String {
 
 #[test]
 fn reference_restore_applies_an_incremental_after_rrestore() {
+    incremental_after_rrestore(Path::new("/usr/sbin/restore"));
+}
+
+/// The same with rrestore applying the reference dump's level 1 itself.
+#[test]
+fn rrestore_applies_the_reference_incremental() {
+    incremental_after_rrestore(&PathBuf::from(env!("CARGO_BIN_EXE_rrestore")));
+}
+
+/// Level 0 of the reference dump rebuilt by rrestore, then its level 1
+/// applied by `level1_by` in the same place.
+fn incremental_after_rrestore(level1_by: &Path) {
     assert_eq!(
         fs::metadata("/proc/self").map(|m| m.uid()).unwrap(),
         0,
@@ -90,7 +102,11 @@ fn reference_restore_applies_an_incremental_after_rrestore() {
     ] {
         require_tool(t);
     }
-    let work = scratch("incremental");
+    let tag = format!(
+        "incremental-{}",
+        level1_by.file_name().unwrap_or_default().to_string_lossy()
+    );
+    let work = scratch(&tag);
     let src_img = work.join("src.img");
     let dst_img = work.join("dst.img");
     for img in [&src_img, &dst_img] {
@@ -134,8 +150,8 @@ fn reference_restore_applies_an_incremental_after_rrestore() {
     let since = dump_date(&level0);
     reference_dump(&src_img, &level1, &["-1", "-T", &since]);
 
-    // The reference restore reads rrestore's symbol table and applies level 1.
-    let out = Command::new("/usr/sbin/restore")
+    // restore (or rrestore) reads rrestore's symbol table and applies level 1.
+    let out = Command::new(level1_by)
         .arg("-rf")
         .arg(&level1)
         .current_dir(&dst.0)
