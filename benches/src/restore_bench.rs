@@ -1,6 +1,8 @@
 //! `restore`: rrestore against restore 0.4b47 on one dump made by the
 //! reference dump: full restores (-r) into a fresh ext4 filesystem and into
-//! a fresh tmpfs, and listings (-t). Needs root for loop devices and mounts.
+//! a fresh tmpfs, listings (-t), and an incremental -r (a level 1 dump of a
+//! changed copy of the image applied over the level 0). Needs root for loop
+//! devices and mounts.
 
 use std::path::Path;
 
@@ -87,6 +89,34 @@ pub fn run(settings: &Settings, image: &Path) -> Result<Vec<Comparison>, Error> 
             ],
         )?);
     }
+    // Incremental: a copy of the image changed after the level 0 date, its
+    // level 1 by the reference dump, applied by each tool over its own -r
+    // of the level 0 (untimed).
+    let (level1, changed) = make_level1(settings, image, &dumpfile, dir)?;
+    out.push(compare(
+        "-r of a level 1 into ext4",
+        incremental_case(
+            "restore 0.4b47",
+            &settings.restore,
+            [&dumpfile, &level1],
+            dir,
+            image_mb,
+            &changed,
+        ),
+        incremental_case(
+            "rrestore",
+            &settings.rrestore,
+            [&dumpfile, &level1],
+            dir,
+            image_mb,
+            &changed,
+        ),
+        settings.runs,
+        vec![Target::new(
+            format!("rrestore peak RSS < {RSS_LIMIT_MIB:.0} MiB"),
+            |o, _| o.rss_mib() < RSS_LIMIT_MIB,
+        )],
+    )?);
     out.push(compare(
         "-t (list)",
         list_case(
@@ -142,6 +172,136 @@ fn restore_case<'a>(
         let restored = Manifest::of_dir(&mount.dir, LEFT_BY_RESTORE)?;
         manifest.check_restored(
             &format!("tree restored by {tool_name} into a {kind}"),
+            &restored,
+        )?;
+        Ok(Measured::new(sample, None))
+    })
+}
+
+/// Copies the image, changes the copy (every 20th regular file rewritten,
+/// every 25th deleted, every 10th directory renamed, in sorted walk order,
+/// so the same image always changes the same way) and dumps level 1 of it
+/// with the reference dump relative to `level0`'s date. Returns the dump
+/// and the manifest of the changed copy.
+fn make_level1(
+    settings: &Settings,
+    image: &Path,
+    level0: &Path,
+    dir: &Path,
+) -> Result<(std::path::PathBuf, Manifest), Error> {
+    let copy = dir.join("changed.img");
+    std::fs::copy(image, &copy)
+        .ctx(|| format!("copying {} to {}", image.display(), copy.display()))?;
+    // restore -r checks that level 1 follows level 0 exactly: -T is level
+    // 0's own date, read back from its header.
+    let header = measure::capture(&show(&settings.restore), &["-tf", &show(level0)])?;
+    let date = header
+        .lines()
+        .find_map(|l| l.strip_prefix("Dump   date: "))
+        .ok_or_else(|| Error::Usage("restore -tf printed no dump date".into()))?
+        .trim()
+        .to_string();
+    // Changes must have a ctime after that date (whole seconds).
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let mnt = dir.join("mnt-change");
+    std::fs::create_dir_all(&mnt).ctx(|| format!("creating {}", mnt.display()))?;
+    measure::run_quiet(&Invocation::new(
+        "mount",
+        ["-o".into(), "loop".into(), show(&copy), show(&mnt)],
+    ))?;
+    let changed = change_tree(&mnt);
+    measure::run_quiet(&Invocation::new("umount", [show(&mnt)]))?;
+    changed.ctx(|| format!("changing the tree in {}", copy.display()))?;
+    let level1 = dir.join("ref-level1.dump");
+    {
+        let dev = LoopDevice::attach_read_only(&copy)?;
+        measure::run_quiet(&Invocation::new(
+            &settings.dump,
+            [
+                "-1".into(),
+                "-T".into(),
+                date,
+                "-f".into(),
+                show(&level1),
+                show(&dev.path),
+            ],
+        ))?;
+    }
+    eprintln!("[restore] level 1 of a changed copy made");
+    Ok((level1, Manifest::of_image(&copy, true)?))
+}
+
+fn change_tree(root: &Path) -> std::io::Result<()> {
+    let mut files = Vec::new();
+    let mut dirs = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&d)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()?;
+        entries.sort();
+        for p in entries {
+            if p.file_name().is_some_and(|n| n == "lost+found") {
+                continue;
+            }
+            let t = std::fs::symlink_metadata(&p)?.file_type();
+            if t.is_dir() {
+                dirs.push(p.clone());
+                stack.push(p);
+            } else if t.is_file() {
+                files.push(p);
+            }
+        }
+    }
+    for (i, f) in files.iter().enumerate() {
+        if i % 25 == 0 {
+            std::fs::remove_file(f)?;
+        } else if i % 20 == 0 {
+            use std::io::Write;
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(f)?
+                .write_all(b"changed after the level 0 dump\n")?;
+        }
+    }
+    // Deepest first, so a renamed directory's path is still valid.
+    let mut picked: Vec<&std::path::PathBuf> = dirs.iter().step_by(10).collect();
+    picked.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for d in picked {
+        let mut to = d.as_os_str().to_owned();
+        to.push("-moved");
+        std::fs::rename(d, to)?;
+    }
+    Ok(())
+}
+
+/// Restores `dumps[0]` untimed into a fresh ext4, then times `-r` of
+/// `dumps[1]` there, and checks the tree against `changed`.
+fn incremental_case<'a>(
+    tool: &str,
+    program: &Path,
+    dumps: [&Path; 2],
+    scratch: &'a Path,
+    image_mb: u64,
+    changed: &'a Manifest,
+) -> Case<'a> {
+    let size_mb = image_mb * 3 / 2 + 64;
+    let level0 = Invocation::new(program, ["-rf".into(), show(dumps[0])]);
+    let level1 = Invocation::new(program, ["-rf".into(), show(dumps[1])]);
+    let command = format!(
+        "cd <fresh ext4 of {size_mb} MiB> && {} (untimed) && {}",
+        level0.display(),
+        level1.display()
+    );
+    let tool_name = tool.to_string();
+    Case::new(tool, command, move || {
+        let mount = Mount::fresh_ext4(scratch, size_mb)?;
+        measure::run_quiet(&level0.clone().in_dir(&mount.dir))?;
+        settle_writeback();
+        let sample = measure::run(&level1.clone().in_dir(&mount.dir))?;
+        let restored = Manifest::of_dir(&mount.dir, LEFT_BY_RESTORE)?;
+        changed.check_restored(
+            &format!("tree after {tool_name} -r of level 0 and level 1"),
             &restored,
         )?;
         Ok(Measured::new(sample, None))

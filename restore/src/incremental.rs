@@ -24,7 +24,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::path::Path;
 
 use rustix::fs as rfs;
@@ -240,36 +240,47 @@ pub fn prepare(catalog: &mut Catalog, root: &Path, ui: &mut Ui) -> Result<(), St
     let io_err = |what: &str, e: io::Error| format!("{what}: {e}");
     let mut old_handles = DirHandles::new(root_fd.try_clone().map_err(|e| e.to_string())?);
 
-    // 1. Names of non-directories.
+    // 1. Names of non-directories. Decided per inode, carried out directory
+    // by directory (so each directory is opened once).
+    let mut ops: Vec<(u32, Vec<u8>, u32, bool)> = Vec::new(); // (dir, name, ino, hold)
     let mut held_leaves = HashSet::new();
     for (&ino, names) in &old_leaves {
         let new_names = new_leaves.get(&ino);
         let keeps = |n: &(u32, Vec<u8>)| new_names.is_some_and(|v| v.contains(n));
         let unchanged_alive = !changed(ino) && new_names.is_some() && !new_dirs.contains(&ino);
         let any_kept = unchanged_alive && names.iter().any(keeps);
-        for (i, (dir, name)) in names.iter().enumerate() {
-            if unchanged_alive && keeps(&(*dir, name.clone())) {
+        for (i, n) in names.iter().enumerate() {
+            if unchanged_alive && keeps(n) {
                 continue;
             }
-            let parent = old_handles
-                .get(&old_tree, *dir)
-                .map_err(|e| io_err(&format!("directory inode {dir}"), e))?;
+            let hold_it = unchanged_alive && !any_kept && i == 0;
+            if hold_it {
+                held_leaves.insert(ino);
+            }
+            ops.push((n.0, n.1.clone(), ino, hold_it));
+        }
+    }
+    ops.sort_unstable();
+    for (dir, name, ino, hold_it) in &ops {
+        let parent = old_handles
+            .get(&old_tree, *dir)
+            .map_err(|e| io_err(&format!("directory inode {dir}"), e))?;
+        let path = || {
             let mut full = old_tree.path_of_dir(*dir).unwrap_or_default();
             full.push(b'/');
             full.extend_from_slice(name);
-            let path = display_path(&full);
-            if unchanged_alive && !any_kept && i == 0 {
-                rfs::renameat(
-                    parent.as_fd(),
-                    name.as_slice(),
-                    hold.as_fd(),
-                    held_name('f', ino),
-                )
-                .map_err(|e| io_err(&path, e.into()))?;
-                held_leaves.insert(ino);
-            } else {
-                fsops::remove_leaf_at(parent.as_fd(), name).map_err(|e| io_err(&path, e))?;
-            }
+            display_path(&full)
+        };
+        if *hold_it {
+            rfs::renameat(
+                parent.as_fd(),
+                name.as_slice(),
+                hold.as_fd(),
+                held_name('f', *ino),
+            )
+            .map_err(|e| io_err(&path(), e.into()))?;
+        } else {
+            fsops::remove_leaf_at(parent.as_fd(), name).map_err(|e| io_err(&path(), e))?;
         }
     }
 
@@ -336,23 +347,20 @@ pub fn prepare(catalog: &mut Catalog, root: &Path, ui: &mut Ui) -> Result<(), St
                 .map_err(|e| io_err(&format!("making directory inode {d}"), e))?;
         }
     }
-    // Unchanged non-directories: their new names.
+    // Unchanged non-directories: their new names, directory by directory.
+    let mut links: Vec<(u32, Vec<u8>, u32)> = Vec::new(); // (dir, name, ino)
+    let mut sources: HashMap<u32, (u32, Vec<u8>)> = HashMap::new();
     for (&ino, names) in &new_leaves {
         if changed(ino) {
             continue;
         }
         let old_names = old_leaves.get(&ino);
         let is_old = |n: &(u32, Vec<u8>)| old_names.is_some_and(|v| v.contains(n));
-        let source: Option<(std::sync::Arc<OwnedFd>, Vec<u8>)> = if held_leaves.contains(&ino) {
-            None
-        } else {
+        if !held_leaves.contains(&ino) {
             match names.iter().find(|n| is_old(n)) {
-                Some((dir, name)) => Some((
-                    new_handles
-                        .get(&new_tree, *dir)
-                        .map_err(|e| io_err(&format!("directory inode {dir}"), e))?,
-                    name.clone(),
-                )),
+                Some(n) => {
+                    sources.insert(ino, n.clone());
+                }
                 None => {
                     ui.warn(&format!(
                         "inode {ino} is not on the dump and not in restoresymtable; its names are left out"
@@ -360,28 +368,34 @@ pub fn prepare(catalog: &mut Catalog, root: &Path, ui: &mut Ui) -> Result<(), St
                     continue;
                 }
             }
-        };
-        for (dir, name) in names
-            .iter()
-            .filter(|n| !is_old(n) || held_leaves.contains(&ino))
-        {
-            let pfd = new_handles
-                .get(&new_tree, *dir)
-                .map_err(|e| io_err(&format!("directory inode {dir}"), e))?;
-            let made = match &source {
-                Some((sfd, sname)) => {
-                    fsops::hard_link_at(sfd.as_fd(), sname, pfd.as_fd(), name, false)
-                }
-                None => fsops::hard_link_at(
-                    hold.as_fd(),
-                    &held_name('f', ino),
-                    pfd.as_fd(),
-                    name,
-                    false,
-                ),
-            };
-            made.map_err(|e| io_err(&format!("linking inode {ino}"), e))?;
         }
+        for n in names {
+            if held_leaves.contains(&ino) || !is_old(n) {
+                links.push((n.0, n.1.clone(), ino));
+            }
+        }
+    }
+    links.sort_unstable();
+    for (dir, name, ino) in &links {
+        let pfd = new_handles
+            .get(&new_tree, *dir)
+            .map_err(|e| io_err(&format!("directory inode {dir}"), e))?;
+        let made = match sources.get(ino) {
+            Some((sdir, sname)) => {
+                let sfd = new_handles
+                    .get(&new_tree, *sdir)
+                    .map_err(|e| io_err(&format!("directory inode {sdir}"), e))?;
+                fsops::hard_link_at(sfd.as_fd(), sname, pfd.as_fd(), name, false)
+            }
+            None => fsops::hard_link_at(
+                hold.as_fd(),
+                &held_name('f', *ino),
+                pfd.as_fd(),
+                name,
+                false,
+            ),
+        };
+        made.map_err(|e| io_err(&format!("linking inode {ino}"), e))?;
     }
     drop(new_handles);
 
