@@ -155,7 +155,8 @@ pub fn usage_text(progname: &str) -> String {
          \n\
          The key-letter form is accepted too: `{p} tvf dump.file`, `{p} rf -`.\n\
          Modes: -C compare, -i interactive, -r rebuild into the current\n\
-         directory, -t list, -x extract. See rrestore(8).\n",
+         directory (a level 0 dump, then each incremental one in turn), -t list,\n\
+         -x extract. See rrestore(8).\n",
         p = progname,
         w = pad
     )
