@@ -347,11 +347,7 @@ fn nodump_and_excluded_inodes_like_dump() {
     // The -h 0 dump rebuilds with the reference restore and with rrestore:
     // names of what was left out stay in the directories, as in dump's
     // dumps, and both restores pass over them.
-    let rrestore = rdump_bin().with_file_name("rrestore");
-    assert!(
-        rrestore.is_file(),
-        "build the workspace (cargo test --workspace)"
-    );
+    let rrestore = common::rrestore_bin();
     for (name, prog) in [("by-restore", tool("restore")), ("by-rrestore", rrestore)] {
         let target = work.path().join(name);
         std::fs::create_dir(&target).unwrap();

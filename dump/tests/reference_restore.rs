@@ -9,8 +9,8 @@ use std::ffi::OsStr;
 use std::path::Path;
 
 use common::{
-    build_image, compare_trees, dump_to, rdump, require_root, restore, restore_ok, run, tool,
-    ImageSpec, Mount,
+    build_image, compare_trees, dump_to, require_root, restore, restore_ok, run, tool, ImageSpec,
+    Mount,
 };
 
 /// Dumps `spec`'s image with `options`, restores it with `restore -r` and
@@ -36,8 +36,7 @@ fn round_trip_with(spec: ImageSpec, options: &[&str], restore_options: &[&str]) 
     args.extend(restore_options.iter().map(OsStr::new));
     restore_ok(&target, &args, "");
     // restore -r leaves its symbol table behind and touches "." with it.
-    let mut diffs = compare_trees(&source.dir, &target, &["restoresymtable", ".restore-tmp"]);
-    diffs.retain(|d| !d.starts_with(".: mtime"));
+    let diffs = common::differences_after_rebuild(&source.dir, &target);
     assert!(
         diffs.is_empty(),
         "restored tree differs from the source:\n{}",
@@ -288,32 +287,14 @@ fn incremental_chain_restores_with_the_reference_restore() {
     let work = tempfile::tempdir().expect("temp dir");
     let image = build_image(ImageSpec::new("ext4", 4096), work.path());
     let dumpdates = work.path().join("dumpdates");
-    let dd = dumpdates.display().to_string();
     let target = work.path().join("restored");
     std::fs::create_dir(&target).unwrap();
 
     // Real dump dates (no SOURCE_DATE_EPOCH), and a second between making
     // the image and the level 0 dump: dump compares whole-second ctimes.
-    let dump_now = |out: &Path, level: &str| {
-        let o = rdump(
-            &[
-                OsStr::new(level),
-                OsStr::new("-u"),
-                OsStr::new("-D"),
-                OsStr::new(&dd),
-                OsStr::new("-f"),
-                out.as_os_str(),
-                image.as_os_str(),
-            ],
-            &[],
-        );
-        let err = String::from_utf8_lossy(&o.stderr).into_owned();
-        assert!(o.status.success(), "{err}");
-        err
-    };
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let level0 = work.path().join("l0.dump");
-    let err = dump_now(&level0, "-0");
+    let err = common::dump_level(&image, 0, &dumpdates, &level0);
     assert!(err.contains("DUMP IS DONE"), "{err}");
     restore_ok(&target, &[OsStr::new("-rf"), level0.as_os_str()], "");
     // And restore's level 0 with rrestore's level 1 after it.
@@ -321,12 +302,7 @@ fn incremental_chain_restores_with_the_reference_restore() {
     std::fs::create_dir(&reverse).unwrap();
     restore_ok(&reverse, &[OsStr::new("-rf"), level0.as_os_str()], "");
     // The README's mixed recipe: rrestore -r the level 0, restore -r the rest.
-    let rrestore = common::rdump_bin().with_file_name("rrestore");
-    assert!(
-        rrestore.is_file(),
-        "{} is missing: build the workspace (cargo test --workspace)",
-        rrestore.display()
-    );
+    let rrestore = common::rrestore_bin();
     let mixed = work.path().join("mixed");
     let ours_only = work.path().join("ours-only");
     for t in [&mixed, &ours_only] {
@@ -354,7 +330,7 @@ fn incremental_chain_restores_with_the_reference_restore() {
     }
 
     let level1 = work.path().join("l1.dump");
-    let err = dump_now(&level1, "-1");
+    let err = common::dump_level(&image, 1, &dumpdates, &level1);
     assert!(err.contains("Date of this level 1 dump"), "{err}");
     assert!(err.contains("Date of last level 0 dump"), "{err}");
     let lines = std::fs::read_to_string(&dumpdates).unwrap();
@@ -451,8 +427,7 @@ fn incremental_chain_restores_with_the_reference_restore() {
         ("rrestore -r twice", &ours_only),
         ("restore -r, then rrestore -r", &reverse),
     ] {
-        let mut diffs = compare_trees(&source.dir, restored, &["restoresymtable", ".restore-tmp"]);
-        diffs.retain(|d| !d.starts_with(".: mtime"));
+        let diffs = common::differences_after_rebuild(&source.dir, restored);
         assert!(
             diffs.is_empty(),
             "{what}: after the level 1 restore the tree differs from the source:\n{}",
@@ -473,11 +448,7 @@ fn incremental_chain_with_swaps_and_moves() {
     let work = tempfile::tempdir().expect("temp dir");
     let image = build_image(ImageSpec::new("ext4", 1024), work.path());
     let dumpdates = work.path().join("dumpdates");
-    let rrestore = common::rdump_bin().with_file_name("rrestore");
-    assert!(
-        rrestore.is_file(),
-        "build the workspace (cargo test --workspace)"
-    );
+    let rrestore = common::rrestore_bin();
     let ours = work.path().join("ours");
     let theirs = work.path().join("theirs");
     std::fs::create_dir(&ours).unwrap();
@@ -519,19 +490,7 @@ fn incremental_chain_with_swaps_and_moves() {
         // dump compares whole-second ctimes.
         std::thread::sleep(std::time::Duration::from_millis(1100));
         let out = work.path().join(format!("l{level}.dump"));
-        let o = rdump(
-            &[
-                OsStr::new(&format!("-{level}")),
-                OsStr::new("-u"),
-                OsStr::new("-D"),
-                dumpdates.as_os_str(),
-                OsStr::new("-f"),
-                out.as_os_str(),
-                image.as_os_str(),
-            ],
-            &[],
-        );
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        common::dump_level(&image, level as u32, &dumpdates, &out);
         std::thread::sleep(std::time::Duration::from_millis(1100));
         run(std::process::Command::new(&rrestore)
             .arg("-rf")
@@ -540,9 +499,7 @@ fn incremental_chain_with_swaps_and_moves() {
         restore_ok(&theirs, &[OsStr::new("-rf"), out.as_os_str()], "");
         let source = Mount::new(&image, &work.path().join(format!("src{level}")), true);
         for (who, restored) in [("rrestore", &ours), ("restore", &theirs)] {
-            let mut diffs =
-                compare_trees(&source.dir, restored, &["restoresymtable", ".restore-tmp"]);
-            diffs.retain(|d| !d.starts_with(".: mtime"));
+            let diffs = common::differences_after_rebuild(&source.dir, restored);
             assert!(
                 diffs.is_empty(),
                 "{who} -r after level {level} differs from the source:\n{}",
@@ -564,8 +521,7 @@ fn incremental_chain_with_swaps_and_moves() {
         "{err}"
     );
     let source = Mount::new(&image, &work.path().join("src-last"), true);
-    let mut diffs = compare_trees(&source.dir, &ours, &["restoresymtable", ".restore-tmp"]);
-    diffs.retain(|d| !d.starts_with(".: mtime"));
+    let diffs = common::differences_after_rebuild(&source.dir, &ours);
     assert!(diffs.is_empty(), "{}", diffs.join("\n"));
 }
 
@@ -585,11 +541,7 @@ fn incremental_directory_renamed_and_its_name_reused() {
         .arg(&image)
         .arg("16M"));
     let dumpdates = work.path().join("dumpdates");
-    let rrestore = common::rdump_bin().with_file_name("rrestore");
-    assert!(
-        rrestore.is_file(),
-        "build the workspace (cargo test --workspace)"
-    );
+    let rrestore = common::rrestore_bin();
     let target = work.path().join("restored");
     std::fs::create_dir(&target).unwrap();
     type Change = fn(&Path);
@@ -614,27 +566,14 @@ fn incremental_directory_renamed_and_its_name_reused() {
         }
         std::thread::sleep(std::time::Duration::from_millis(1100));
         let out = work.path().join(format!("l{level}.dump"));
-        let o = rdump(
-            &[
-                OsStr::new(&format!("-{level}")),
-                OsStr::new("-u"),
-                OsStr::new("-D"),
-                dumpdates.as_os_str(),
-                OsStr::new("-f"),
-                out.as_os_str(),
-                image.as_os_str(),
-            ],
-            &[],
-        );
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        common::dump_level(&image, level as u32, &dumpdates, &out);
         std::thread::sleep(std::time::Duration::from_millis(1100));
         run(std::process::Command::new(&rrestore)
             .arg("-rf")
             .arg(&out)
             .current_dir(&target));
         let source = Mount::new(&image, &work.path().join(format!("src{level}")), true);
-        let mut diffs = compare_trees(&source.dir, &target, &["restoresymtable", ".restore-tmp"]);
-        diffs.retain(|d| !d.starts_with(".: mtime"));
+        let diffs = common::differences_after_rebuild(&source.dir, &target);
         assert!(
             diffs.is_empty(),
             "rrestore -r after level {level}:\n{}",

@@ -41,6 +41,48 @@ pub fn rdump_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_rdump"))
 }
 
+/// rrestore, built beside rdump by `cargo test --workspace`.
+#[allow(dead_code)] // not every test binary uses it
+pub fn rrestore_bin() -> PathBuf {
+    let p = rdump_bin().with_file_name("rrestore");
+    assert!(
+        p.is_file(),
+        "{} is missing: build the workspace (cargo test --workspace)",
+        p.display()
+    );
+    p
+}
+
+/// `rdump -LEVEL -u -D dumpdates -f out image` with the real date (dump
+/// compares whole-second ctimes with it); returns its standard error.
+#[allow(dead_code)]
+pub fn dump_level(image: &Path, level: u32, dumpdates: &Path, out: &Path) -> String {
+    let level = format!("-{level}");
+    let args = [
+        OsStr::new(&level),
+        OsStr::new("-u"),
+        OsStr::new("-D"),
+        dumpdates.as_os_str(),
+        OsStr::new("-f"),
+        out.as_os_str(),
+        image.as_os_str(),
+    ];
+    let o = rdump(&args, &[]);
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "rdump {args:?} failed:\n{stderr}");
+    stderr
+}
+
+/// [`compare_trees`] of a tree rebuilt by `restore -r` (or rrestore -r): its
+/// symbol table is left out, and so is the mtime of `.`, which writing the
+/// table touches.
+#[allow(dead_code)]
+pub fn differences_after_rebuild(source: &Path, restored: &Path) -> Vec<String> {
+    let mut diffs = compare_trees(source, restored, &["restoresymtable", ".restore-tmp"]);
+    diffs.retain(|d| !d.starts_with(".: mtime"));
+    diffs
+}
+
 /// Fails unless running as root (loop mounts, mknod and chown need it).
 pub fn require_root() {
     let uid = fs::metadata("/proc/self")
