@@ -374,7 +374,7 @@ fn incremental_chain_restores_with_the_reference_restore() {
     let level0_date = lines
         .lines()
         .find(|l| l.split_whitespace().nth(1) == Some("0"))
-        .map(|l| l.split_whitespace().skip(2).collect::<Vec<_>>().join(" "))
+        .map(common::dumpdates_date)
         .unwrap();
     let dev = run(std::process::Command::new(tool("losetup"))
         .args(["-f", "--show", "-r"])

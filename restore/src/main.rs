@@ -1,20 +1,9 @@
 //! rrestore: restores files from dumps written by rdump or dump 0.4b47.
 //! See rrestore(8) (restore/rrestore.8) for the command line.
 
-mod catalog;
-mod cli;
-mod compare;
-mod extract;
-mod fsops;
-mod incremental;
-mod interactive;
-mod list;
-mod meta;
-mod symtab;
-mod tree;
-mod ui;
-mod writer;
-
+use rrestore::{
+    catalog, cli, compare, extract, fsops, incremental, interactive, list, symtab, tree, ui,
+};
 use std::io::BufRead;
 use std::os::unix::ffi::OsStringExt;
 use std::process::ExitCode;

@@ -73,6 +73,17 @@ pub fn dump_level(image: &Path, level: u32, dumpdates: &Path, out: &Path) -> Str
     stderr
 }
 
+/// The date of a dumpdates line exactly as the file holds it: everything
+/// after the level field. dump -T parses it with asctime's fixed layout, so
+/// the padding of a one-digit day ("Dec  2") must be kept, not re-joined.
+#[allow(dead_code)]
+pub fn dumpdates_date(line: &str) -> String {
+    let rest = line.trim_start();
+    let rest = rest[rest.find(' ').unwrap_or(rest.len())..].trim_start();
+    let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+    rest.strip_prefix(' ').unwrap_or(rest).to_string()
+}
+
 /// [`compare_trees`] of a tree rebuilt by `restore -r` (or rrestore -r): its
 /// symbol table is left out, and so is the mtime of `.`, which writing the
 /// table touches.
