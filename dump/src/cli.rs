@@ -193,6 +193,10 @@ pub enum CliError {
     BadInode(String),
     #[error("option -{0} ({1}) is not supported by rdump")]
     NotSupported(char, &'static str),
+    /// `-f user@host:file` with a bad user or no host (checked at start,
+    /// as dump does, not after the mapping passes).
+    #[error("{0}")]
+    RemoteName(String),
 }
 
 /// dump 0.4b47 options rdump does not implement, with what they do: refused
@@ -411,6 +415,8 @@ impl Parser {
                 self.ntrec = Some(n);
             }
             'f' => {
+                dump_format::rmt::RemoteName::parse(&value)
+                    .map_err(|e| CliError::RemoteName(e.to_string()))?;
                 self.target = Some(if value == "-" {
                     Target::Stdout
                 } else {

@@ -190,7 +190,7 @@ pub fn run(mut opts: Options) -> i32 {
     };
     let tape_name = match &opts.target {
         Target::Stdout => "standard output".to_string(),
-        Target::Path(p) => p.display().to_string(),
+        Target::Path(p) => crate::output::target_description(p),
     };
     if !opts.estimate_only {
         r.msg(format_args!(

@@ -64,7 +64,11 @@ fn run(opts: &Options, ui: &mut Ui) -> Result<ExitCode, Fatal> {
     ui.verbose("Verify tape and initialize maps");
     let input = catalog::open_input(&opts.input)?;
     let reader = catalog::start(input)?;
-    ui.verbose("Input is from a local file/pipe");
+    ui.verbose(if catalog::is_remote(&opts.input) {
+        "Input is from a remote file/pipe"
+    } else {
+        "Input is from a local file/pipe"
+    });
     if reader.byte_order() == dump_format::ByteOrder::Big {
         ui.verbose("Note: Doing Byte swapping");
     }
