@@ -548,3 +548,203 @@ fn without_lost_microseconds(diffs: Vec<String>) -> Vec<String> {
         })
         .collect()
 }
+
+/// An `E` reply ends either tool with the server's message and a non-zero
+/// exit: a missing directory on open, a full device on write.
+#[test]
+fn error_replies_end_with_the_servers_message() {
+    let work = tempfile::tempdir().unwrap();
+    let sshd = Sshd::start(work.path());
+    let image = plain_image(work.path());
+    for server in [DEBIAN_RMT, GNU_RMT] {
+        let env = sshd.env(rmt_server(server));
+        let missing = remote(&work.path().join("no-such-dir/x.dump"));
+        let args = [
+            OsStr::new("-0"),
+            OsStr::new("-f"),
+            OsStr::new(&missing),
+            image.as_os_str(),
+        ];
+        let out = output_within(&mut command(&common::rdump_bin(), &args, &env), LIMIT);
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{server}: {text}");
+        assert!(
+            text.contains("no-such-dir/x.dump: No such file or directory")
+                && text.contains("The ENTIRE dump is aborted"),
+            "{server}: {text}"
+        );
+
+        let args = [OsStr::new("-tf"), OsStr::new(&missing)];
+        let out = output_within(&mut command(&rrestore_bin(), &args, &env), LIMIT);
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{server}: {text}");
+        assert!(
+            text.contains("no-such-dir/x.dump: No such file or directory"),
+            "{server}: {text}"
+        );
+
+        let full = format!("{HOST}:/dev/full");
+        let args = [
+            OsStr::new("-0"),
+            OsStr::new("-f"),
+            OsStr::new(&full),
+            image.as_os_str(),
+        ];
+        let out = output_within(&mut command(&common::rdump_bin(), &args, &env), LIMIT);
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{server}: {text}");
+        assert!(
+            text.contains("write error on rmthost:/dev/full after 0 blocks")
+                && text.contains("write: No space left on device"),
+            "{server}: {text}"
+        );
+    }
+}
+
+/// The test image with 8 MiB more data, so that a transfer is still going
+/// when the test cuts it.
+fn big_image(work: &Path) -> PathBuf {
+    let image = plain_image(work);
+    let m = Mount::new(&image, &work.join("grow"), false);
+    let data: Vec<u8> = (0..8u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    fs::write(m.dir.join("big"), data).unwrap();
+    drop(m);
+    image
+}
+
+fn mkfifo(path: &Path) {
+    run(Command::new(tool("mkfifo")).arg(path));
+}
+
+fn kill_pid_in(file: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let pid = loop {
+        if let Ok(text) = fs::read_to_string(file) {
+            if !text.trim().is_empty() {
+                break text.trim().to_string();
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            file.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    run(Command::new(tool("kill")).args(["-9", &pid]));
+}
+
+/// The rmt server killed while rdump writes through it: rdump stops with
+/// "Lost connection" and a non-zero exit instead of waiting forever. The
+/// remote file is a fifo the test stops reading, so the transfer is
+/// surely under way when the server dies.
+#[test]
+fn rdump_ends_when_the_server_dies_mid_stream() {
+    let work = tempfile::tempdir().unwrap();
+    let sshd = Sshd::start(work.path());
+    let image = big_image(work.path());
+    let fifo = work.path().join("tape.fifo");
+    mkfifo(&fifo);
+    let pidfile = work.path().join("rmt.pid");
+    let wrapper = work.path().join("rmt-wrap");
+    write_script(
+        &wrapper,
+        &format!(
+            "#!/bin/sh\necho $$ > {}\nexec {}\n",
+            pidfile.display(),
+            rmt_server(DEBIAN_RMT)
+        ),
+    );
+    let env = sshd.env(&wrapper.display().to_string());
+    let target = remote(&fifo);
+    let args = [
+        OsStr::new("-0"),
+        OsStr::new("-f"),
+        OsStr::new(&target),
+        image.as_os_str(),
+    ];
+    let child = command(&common::rdump_bin(), &args, &env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read the start of the dump, then stop reading (and keep the fifo open).
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader_fifo = fifo.clone();
+    std::thread::spawn(move || {
+        let mut f = fs::File::open(reader_fifo).unwrap();
+        let mut start = vec![0u8; 256 * 1024];
+        f.read_exact(&mut start).unwrap();
+        tx.send(()).unwrap();
+        std::thread::sleep(Duration::from_secs(600));
+        drop(f);
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("the dump never started arriving");
+    kill_pid_in(&pidfile);
+    let out = wait_within(child, LIMIT, "rdump after its server died");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("Lost connection to remote host rmthost during write")
+            && text.contains("The ENTIRE dump is aborted"),
+        "{text}"
+    );
+}
+
+/// The remote shell (ssh) killed while rrestore reads through it: rrestore
+/// stops with "Lost connection" and a non-zero exit.
+#[test]
+fn rrestore_ends_when_ssh_dies_mid_stream() {
+    let work = tempfile::tempdir().unwrap();
+    let sshd = Sshd::start(work.path());
+    let image = big_image(work.path());
+    let dump = work.path().join("big.dump");
+    common::dump_to(&image, &dump, &[]);
+    let fifo = work.path().join("tape.fifo");
+    mkfifo(&fifo);
+    let env = sshd.env(rmt_server(GNU_RMT));
+    let target = remote(&fifo);
+    let rebuilt = work.path().join("rebuilt");
+    fs::create_dir(&rebuilt).unwrap();
+    let child = command(
+        &rrestore_bin(),
+        &[OsStr::new("-rf"), OsStr::new(&target)],
+        &env,
+    )
+    .current_dir(&rebuilt)
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    // Feed the first MiB of the dump (the directories and a part of the
+    // data), then nothing more while keeping the fifo open.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let writer_fifo = fifo.clone();
+    let bytes = fs::read(&dump).unwrap();
+    std::thread::spawn(move || {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .open(writer_fifo)
+            .unwrap();
+        f.write_all(&bytes[..1 << 20]).unwrap();
+        tx.send(()).unwrap();
+        std::thread::sleep(Duration::from_secs(600));
+        drop(f);
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("rrestore never read the start of the dump");
+    std::thread::sleep(Duration::from_millis(300));
+    kill_pid_in(&sshd.dir.join("rsh.pid"));
+    let out = wait_within(child, LIMIT, "rrestore after ssh died");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("Lost connection to remote host rmthost during read"),
+        "{text}"
+    );
+}
