@@ -633,7 +633,8 @@ fn kill_pid_in(file: &Path) {
         );
         std::thread::sleep(Duration::from_millis(20));
     };
-    run(Command::new(tool("kill")).args(["-9", &pid]));
+    let pid = rustix::process::Pid::from_raw(pid.parse().expect("a pid")).expect("a positive pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::KILL).expect("kill");
 }
 
 /// The rmt server killed while rdump writes through it: rdump stops with

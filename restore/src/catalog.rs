@@ -114,7 +114,10 @@ pub fn open_input(input: &Input) -> Result<Box<dyn Read>, OpenError> {
                 source: e.into_io(),
             })?;
         // Each read is one R request and its round trip: ask for a lot.
-        return Ok(Box::new(io::BufReader::with_capacity(256 * 1024, remote)));
+        // On a remote tape drive one R returns one tape block and cuts
+        // what does not fit: 2 MiB holds the largest record (1 MiB,
+        // `-b 1024`, plus a compression header) with room to spare.
+        return Ok(Box::new(io::BufReader::with_capacity(2 << 20, remote)));
     }
     match input {
         Input::Stdin => Ok(Box::new(io::stdin().lock())),
