@@ -749,3 +749,62 @@ fn rrestore_ends_when_ssh_dies_mid_stream() {
         "{text}"
     );
 }
+
+/// Without `$RSH` and `$RMT`, rdump and rrestore run `ssh` from the PATH
+/// and `/etc/rmt` on the remote host (here an `ssh` of the test's own,
+/// first in the PATH, that adds the test's config).
+#[test]
+fn defaults_are_ssh_and_etc_rmt() {
+    let work = tempfile::tempdir().unwrap();
+    let sshd = Sshd::start(work.path());
+    assert!(
+        Path::new("/etc/rmt").exists(),
+        "/etc/rmt is missing: install the Debian packages tar and dump (the CI does)"
+    );
+    let bin = work.path().join("bin");
+    fs::create_dir(&bin).unwrap();
+    write_script(
+        &bin.join("ssh"),
+        &format!(
+            "#!/bin/sh\necho \"$*\" > {}/ssh-args\nexec {} -F {}/ssh_config \"$@\"\n",
+            work.path().display(),
+            tool("ssh").display(),
+            sshd.dir.display()
+        ),
+    );
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let image = plain_image(work.path());
+    let dump = work.path().join("default.dump");
+    let target = remote(&dump);
+    let run_tool = |program: &Path, args: &[&OsStr]| {
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .env_remove("RSH")
+            .env_remove("RMT")
+            .env("PATH", &path);
+        ok(
+            output_within(&mut cmd, LIMIT),
+            &format!("{program:?} {args:?}"),
+        )
+    };
+    run_tool(
+        &common::rdump_bin(),
+        &[
+            OsStr::new("-0"),
+            OsStr::new("-j"),
+            OsStr::new("-f"),
+            OsStr::new(&target),
+            image.as_os_str(),
+        ],
+    );
+    let args = fs::read_to_string(work.path().join("ssh-args")).unwrap();
+    assert_eq!(args.trim(), format!("{HOST} -l root /etc/rmt"));
+    let listed = run_tool(&rrestore_bin(), &[OsStr::new("-tf"), OsStr::new(&target)]);
+    let local = run_tool(&rrestore_bin(), &[OsStr::new("-tf"), dump.as_os_str()]);
+    assert_eq!(listed.stdout, local.stdout);
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("./sub/linked2"));
+}
