@@ -65,6 +65,8 @@ impl Sshd {
         }
         fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys")).unwrap();
         let port = free_port();
+        // Nobody listens there: ssh to "deadhost" is refused.
+        let dead = free_port();
         let d = dir.display();
         fs::write(
             dir.join("sshd_config"),
@@ -82,7 +84,8 @@ impl Sshd {
             format!(
                 "Host {HOST}\n  HostName 127.0.0.1\n  Port {port}\n  IdentityFile {d}/client_key\n  \
                  IdentitiesOnly yes\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  \
-                 BatchMode yes\n  LogLevel ERROR\n"
+                 BatchMode yes\n  LogLevel ERROR\n\
+                 Host deadhost\n  HostName 127.0.0.1\n  Port {dead}\n  BatchMode yes\n"
             ),
         )
         .unwrap();
@@ -807,4 +810,34 @@ fn defaults_are_ssh_and_etc_rmt() {
     let local = run_tool(&rrestore_bin(), &[OsStr::new("-tf"), dump.as_os_str()]);
     assert_eq!(listed.stdout, local.stdout);
     assert!(String::from_utf8_lossy(&listed.stdout).contains("./sub/linked2"));
+}
+
+/// A host that cannot be reached: ssh's own message reaches the user and
+/// both tools end at once with a non-zero exit.
+#[test]
+fn an_unreachable_host_is_an_error_not_a_hang() {
+    let work = tempfile::tempdir().unwrap();
+    let sshd = Sshd::start(work.path());
+    let env = sshd.env(rmt_server(DEBIAN_RMT));
+    let image = plain_image(work.path());
+    let target = "deadhost:/tmp/never.dump";
+    let args = [
+        OsStr::new("-0"),
+        OsStr::new("-f"),
+        OsStr::new(target),
+        image.as_os_str(),
+    ];
+    for (program, args) in [
+        (common::rdump_bin(), &args[..]),
+        (rrestore_bin(), &[OsStr::new("-tf"), OsStr::new(target)][..]),
+    ] {
+        let out = output_within(&mut command(&program, args, &env), LIMIT);
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{program:?}: {text}");
+        assert!(
+            text.contains("Connection refused")
+                && text.contains("Lost connection to remote host deadhost during open"),
+            "{program:?}: {text}"
+        );
+    }
 }
