@@ -145,7 +145,9 @@ impl Output {
         let writer = RemoteWriter::create(&target, &Launcher::from_env()).map_err(remote)?;
         Ok(Some(Output {
             writer: Sink::Remote(writer),
-            name,
+            // dump's "Closing /path" names the remote file without its
+            // host; errors from the server name the host themselves.
+            name: target.file,
             is_pipe: false,
             is_stdout: false,
             blocks: 0,

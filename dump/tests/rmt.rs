@@ -288,8 +288,10 @@ fn rdump_and_rrestore_over_ssh_with_both_rmt_servers() {
                 &format!("rdump over rmt ({tag})"),
             );
             let msgs = String::from_utf8_lossy(&out.stderr);
+            // dump's wording for a remote output.
             assert!(
-                msgs.contains(&format!("to {} on host {HOST}", far.display())),
+                msgs.contains(&format!("to {} on host {HOST}\n", far.display()))
+                    && msgs.contains(&format!("  DUMP: Closing {}\n", far.display())),
                 "{tag}: {msgs}"
             );
             assert!(
@@ -597,8 +599,8 @@ fn error_replies_end_with_the_servers_message() {
         let text = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{server}: {text}");
         assert!(
-            text.contains("write error on rmthost:/dev/full after 0 blocks")
-                && text.contains("write: No space left on device"),
+            text.contains("write error on /dev/full after 0 blocks")
+                && text.contains("rmthost: write: No space left on device"),
             "{server}: {text}"
         );
     }
