@@ -217,7 +217,9 @@ impl Launcher {
 pub struct Connection {
     child: Child,
     to: Option<ChildStdin>,
-    from: BufReader<ChildStdout>,
+    /// None only while dropping (closed so that a server blocked writing
+    /// to us gets EPIPE and exits).
+    from: Option<BufReader<ChildStdout>>,
     host: String,
     open: bool,
 }
@@ -245,7 +247,7 @@ impl Connection {
         Ok(Connection {
             child,
             to: Some(to),
-            from: BufReader::new(from),
+            from: Some(BufReader::new(from)),
             host: name.host.clone(),
             open: false,
         })
@@ -279,7 +281,7 @@ impl Connection {
             .ok()
             .filter(|&n| n <= buf.len())
             .ok_or_else(|| self.botched("read", format!("A{n}")))?;
-        if let Err(e) = self.from.read_exact(&mut buf[..n]) {
+        if let Err(e) = self.replies().read_exact(&mut buf[..n]) {
             return Err(self.lost("read", e));
         }
         Ok(n)
@@ -330,7 +332,7 @@ impl Connection {
             .filter(|&n| n <= MAX_STATUS)
             .ok_or_else(|| self.botched("status", format!("A{n}")))?;
         let mut buf = vec![0; n];
-        if let Err(e) = self.from.read_exact(&mut buf) {
+        if let Err(e) = self.replies().read_exact(&mut buf) {
             return Err(self.lost("status", e));
         }
         Ok(buf)
@@ -394,7 +396,8 @@ impl Connection {
     /// One reply line without its newline, at most `max` bytes long.
     fn line(&mut self, op: &str, max: usize) -> Result<String, RmtError> {
         let mut bytes = Vec::new();
-        let got = (&mut self.from)
+        let got = self
+            .replies()
             .take(max as u64)
             .read_until(b'\n', &mut bytes);
         match got {
@@ -412,6 +415,12 @@ impl Connection {
                 Ok(String::from_utf8_lossy(&bytes).into_owned())
             }
         }
+    }
+
+    fn replies(&mut self) -> &mut BufReader<ChildStdout> {
+        self.from
+            .as_mut()
+            .expect("the reply pipe is only closed while dropping")
     }
 
     fn botched(&self, op: &str, code: String) -> RmtError {
@@ -445,11 +454,12 @@ impl Connection {
 }
 
 impl Drop for Connection {
-    /// An abandoned connection (an error elsewhere): closing our end of
-    /// the command pipe makes rmt exit; a remote shell that does not
+    /// An abandoned connection (an error elsewhere): closing our ends of
+    /// the pipes makes rmt exit; a remote shell that does not
     /// follow within a few seconds is killed rather than waited for.
     fn drop(&mut self) {
         self.to = None;
+        self.from = None;
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             match self.child.try_wait() {

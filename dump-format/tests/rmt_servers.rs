@@ -230,3 +230,48 @@ fn a_garbled_reply_is_refused() {
     let e = r.read(&mut [0u8; 100]).unwrap_err().to_string();
     assert!(e.contains("botched") && e.contains("A999999"), "{e}");
 }
+
+/// A hostile or broken server cannot make the client read without bound:
+/// over-long reply lines and status sizes are refused, a reply cut short
+/// is a lost connection.
+#[test]
+fn replies_are_bounded() {
+    let scratch = Scratch::new("bounds");
+    let name = scratch.name("x");
+    let fake = |tag: &str, after_open: &str| {
+        let path = scratch.0.join(format!("fake-{tag}"));
+        fs::write(
+            &path,
+            format!("#!/bin/sh\nread cmd\nread flags\necho A0\nread r\n{after_open}\n"),
+        )
+        .unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        scratch.launcher(&path)
+    };
+    let long_code = fake("code", "head -c 100000 /dev/zero | tr '\\0' 7; echo");
+    let mut c = Connection::connect(&name, &long_code).unwrap();
+    c.open(&name.file, O_RDONLY).unwrap();
+    let e = c.read(&mut [0u8; 10]).unwrap_err();
+    assert!(matches!(e, RmtError::Botched { .. }), "{e}");
+
+    let long_message = fake(
+        "msg",
+        "echo E5; head -c 100000 /dev/zero | tr '\\0' m; echo",
+    );
+    let mut c = Connection::connect(&name, &long_message).unwrap();
+    c.open(&name.file, O_RDONLY).unwrap();
+    let e = c.read(&mut [0u8; 10]).unwrap_err();
+    assert!(matches!(e, RmtError::Botched { .. }), "{e}");
+
+    let huge_status = fake("status", "echo A100000000");
+    let mut c = Connection::connect(&name, &huge_status).unwrap();
+    c.open(&name.file, O_RDONLY).unwrap();
+    let e = c.status().unwrap_err();
+    assert!(matches!(e, RmtError::Botched { .. }), "{e}");
+
+    let cut = fake("cut", "echo A10; printf abc");
+    let mut c = Connection::connect(&name, &cut).unwrap();
+    c.open(&name.file, O_RDONLY).unwrap();
+    let e = c.read(&mut [0u8; 10]).unwrap_err();
+    assert!(matches!(e, RmtError::Lost { .. }), "{e}");
+}

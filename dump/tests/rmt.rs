@@ -301,11 +301,12 @@ fn rdump_and_rrestore_over_ssh_with_both_rmt_servers() {
             // rrestore -t over rmt lists what it lists from the local file.
             let list = |f: &str| {
                 let args = [OsStr::new("-tf"), OsStr::new(f)];
-                ok(
+                let out = ok(
                     output_within(&mut command(&rrestore_bin(), &args, &env), LIMIT),
                     "rrestore -t",
                 )
-                .stdout
+                .stdout;
+                String::from_utf8_lossy(&out).into_owned()
             };
             assert_eq!(list(&target), list(&local.display().to_string()), "{tag}");
         }
@@ -444,7 +445,10 @@ fn cross_checked_with_the_reference_tools_over_rmt() {
         ),
         "restore -t",
     );
-    assert_eq!(theirs_list.stdout, local_list.stdout);
+    assert_eq!(
+        String::from_utf8_lossy(&theirs_list.stdout),
+        String::from_utf8_lossy(&local_list.stdout)
+    );
     let rebuilt = work.path().join("ref-rebuilt");
     fs::create_dir(&rebuilt).unwrap();
     ok(
@@ -810,8 +814,34 @@ fn defaults_are_ssh_and_etc_rmt() {
     assert_eq!(args.trim(), format!("{HOST} -l root /etc/rmt"));
     let listed = run_tool(&rrestore_bin(), &[OsStr::new("-tf"), OsStr::new(&target)]);
     let local = run_tool(&rrestore_bin(), &[OsStr::new("-tf"), dump.as_os_str()]);
-    assert_eq!(listed.stdout, local.stdout);
+    assert_eq!(
+        String::from_utf8_lossy(&listed.stdout),
+        String::from_utf8_lossy(&local.stdout)
+    );
     assert!(String::from_utf8_lossy(&listed.stdout).contains("./sub/linked2"));
+
+    // $TAPE may name a remote file too (the default for -f on both tools).
+    let via_tape = work.path().join("via-tape.dump");
+    let mut cmd = Command::new(common::rdump_bin());
+    cmd.args([OsStr::new("-0"), image.as_os_str()])
+        .env("TAPE", remote(&via_tape))
+        .env("RSH", sshd.rsh())
+        .env("RMT", DEBIAN_RMT);
+    ok(output_within(&mut cmd, LIMIT), "rdump with TAPE=host:file");
+    let mut cmd = Command::new(rrestore_bin());
+    cmd.arg("-t")
+        .env("TAPE", remote(&via_tape))
+        .env("RSH", sshd.rsh())
+        .env("RMT", GNU_RMT);
+    let listed = ok(
+        output_within(&mut cmd, LIMIT),
+        "rrestore -t with TAPE=host:file",
+    );
+    let local = run_tool(&rrestore_bin(), &[OsStr::new("-tf"), via_tape.as_os_str()]);
+    assert_eq!(
+        String::from_utf8_lossy(&listed.stdout),
+        String::from_utf8_lossy(&local.stdout)
+    );
 }
 
 /// A host that cannot be reached: ssh's own message reaches the user and
