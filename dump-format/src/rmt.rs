@@ -1,5 +1,5 @@
-//! Remote tapes: a client of the rmt protocol, as dump 0.4b47's rmtlib
-//! (`dumprmt.c`) speaks it, so `-f [user@]host:file` works on both tools
+//! Remote tapes: a client of the rmt protocol (O, C, R, W, L, S, s, I,
+//! i, V), as dump 0.4b47's rmtlib (`dumprmt.c`) speaks it, so `-f [user@]host:file` works on both tools
 //! against Debian's rmt (package dump) and GNU tar's rmt.
 //!
 //! It lives here, beside the format, because both rdump and rrestore need
@@ -336,6 +336,15 @@ impl Connection {
             return Err(self.lost("status", e));
         }
         Ok(buf)
+    }
+
+    /// `s`: one field of the tape status, in decimal (Debian's portable
+    /// form of `S`): `T` type, `D` drive status, `E` error register
+    /// (read it first: reading the status clears it), `R` residual count,
+    /// `F` file number, `B` block number, `f` flags, `b` blocking factor.
+    /// No newline follows the letter, as Debian's rmt reads it.
+    pub fn status_field(&mut self, field: u8) -> Result<i64, RmtError> {
+        self.call("status", &[b's', field])
     }
 
     /// `V`: the protocol version of Debian's rmt (GNU's answers an error).

@@ -167,6 +167,9 @@ fn seek_ioctl_status_and_version() {
             let r = c.ioctl_extended(4, 1);
             assert!(matches!(r, Ok(_) | Err(RmtError::Remote { .. })), "{r:?}");
             assert_eq!(c.seek(1, 0).unwrap(), 1);
+            let e = c.status_field(b'T').unwrap_err();
+            assert!(matches!(e, RmtError::Remote { errno: 25, .. }), "{e}");
+            assert_eq!(c.seek(2, 0).unwrap(), 2);
             // S on a file: Debian's rmt answers the error, then exits
             // (status 3); the next request finds the connection gone.
             let e = c.status().unwrap_err();

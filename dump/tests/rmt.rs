@@ -103,14 +103,22 @@ impl Sshd {
             .stderr(log)
             .spawn()
             .expect("start sshd");
-        let sshd = Sshd { child, dir };
+        let mut sshd = Sshd { child, dir };
         sshd.wait_ready(port);
         sshd
     }
 
-    fn wait_ready(&self, port: u16) {
+    fn wait_ready(&mut self, port: u16) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            // An sshd that exited (a bad config, the port taken meanwhile)
+            // fails the test with its log at once.
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "sshd exited ({status}):\n{}",
+                    fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default()
+                );
+            }
             assert!(
                 Instant::now() < deadline,
                 "sshd did not start:\n{}",
