@@ -262,6 +262,10 @@ pub fn run(mut opts: Options) -> i32 {
         Ok(o) => o,
         Err(e) => return abort(r, X_ABORT, e),
     };
+    if let Some(host) = out.remote_host() {
+        // dump's rmtlib prints it (at start-up; rdump connects here).
+        r.msg(format_args!("Connection to {host} established."));
+    }
     let compressed = opts.compression != CompressionChoice::None;
     let volume = VolumeInfo {
         date,

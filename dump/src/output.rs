@@ -77,6 +77,8 @@ pub struct Output {
     /// Standard output is not closed by us; files are closed and reported.
     is_stdout: bool,
     blocks: u64,
+    /// The host of a remote output.
+    remote_host: Option<String>,
 }
 
 impl Output {
@@ -129,6 +131,7 @@ impl Output {
             is_pipe,
             is_stdout,
             blocks: 0,
+            remote_host: None,
         })
     }
 
@@ -151,7 +154,13 @@ impl Output {
             is_pipe: false,
             is_stdout: false,
             blocks: 0,
+            remote_host: Some(target.host),
         }))
+    }
+
+    /// The host of a remote output (`host:file`).
+    pub fn remote_host(&self) -> Option<&str> {
+        self.remote_host.as_deref()
     }
 
     pub fn name(&self) -> &str {

@@ -299,6 +299,7 @@ fn rdump_and_rrestore_over_ssh_with_both_rmt_servers() {
             // dump's wording for a remote output.
             assert!(
                 msgs.contains(&format!("to {} on host {HOST}\n", far.display()))
+                    && msgs.contains("  DUMP: Connection to rmthost established.\n")
                     && msgs.contains(&format!("  DUMP: Closing {}\n", far.display())),
                 "{tag}: {msgs}"
             );
@@ -371,7 +372,9 @@ fn rrestore_modes(target: &str, source: &Path, work: &Path, env: &[(String, Stri
     let out = output_within(&mut command(&rrestore_bin(), &args, env), LIMIT);
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(
-        out.status.success() && !text.contains("compare errors"),
+        out.status.success()
+            && !text.contains("compare errors")
+            && text.contains("Connection to rmthost established.\n"),
         "rrestore -C over rmt: {text}"
     );
 

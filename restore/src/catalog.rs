@@ -102,7 +102,15 @@ fn remote_name(input: &Input) -> Result<Option<RemoteName>, OpenError> {
 
 /// True when the input is read through rmt (restore's "remote" wording).
 pub fn is_remote(input: &Input) -> bool {
-    matches!(remote_name(input), Ok(Some(_)))
+    remote_host(input).is_some()
+}
+
+/// The host a remote input is read from.
+pub fn remote_host(input: &Input) -> Option<String> {
+    match remote_name(input) {
+        Ok(Some(name)) => Some(name.host),
+        _ => None,
+    }
 }
 
 /// Opens the input named on the command line.

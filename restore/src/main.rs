@@ -63,6 +63,10 @@ fn run(opts: &Options, ui: &mut Ui) -> Result<ExitCode, Fatal> {
     let names = requested_names(opts)?;
     ui.verbose("Verify tape and initialize maps");
     let input = catalog::open_input(&opts.input)?;
+    if let Some(host) = catalog::remote_host(&opts.input) {
+        // restore's rmtlib says so once the server answered.
+        ui.err(&format!("Connection to {host} established."));
+    }
     let reader = catalog::start(input)?;
     ui.verbose(if catalog::is_remote(&opts.input) {
         "Input is from a remote file/pipe"
