@@ -481,6 +481,19 @@ fn cross_checked_with_the_reference_tools_over_rmt() {
         "restore -r over rmt:\n{}",
         diffs.join("\n")
     );
+    let args = [
+        OsStr::new("-Cf"),
+        OsStr::new(&ours_remote),
+        OsStr::new("-D"),
+        source.dir.as_os_str(),
+    ];
+    let cmp = output_within(&mut command(&tool("restore"), &args, &env), LIMIT);
+    let text =
+        String::from_utf8_lossy(&cmp.stderr).into_owned() + &String::from_utf8_lossy(&cmp.stdout);
+    assert!(
+        cmp.status.success() && !text.contains("compare errors"),
+        "restore -C over rmt: {text}"
+    );
 
     // A compressed rdump over rmt: the reference restore reads compressed
     // dumps over rmt only from tapes (it takes each rmt read for a whole
