@@ -1,6 +1,7 @@
-//! Remote tapes: a client of the rmt protocol (O, C, R, W, L, S, s, I,
-//! i, V), as dump 0.4b47's rmtlib (`dumprmt.c`) speaks it, so `-f [user@]host:file` works on both tools
-//! against Debian's rmt (package dump) and GNU tar's rmt.
+//! Remote tapes: a client of the rmt protocol (O, C, R, W, L, S, s, I, i,
+//! V) as dump 0.4b47's rmtlib (`dumprmt.c`) speaks it, so that
+//! `-f [user@]host:file` works on both tools against Debian's rmt (package
+//! dump) and GNU tar's rmt.
 //!
 //! It lives here, beside the format, because both rdump and rrestore need
 //! it and it has no other dependency: a remote tape is just where the
@@ -15,10 +16,11 @@
 //!
 //! Requests are answered one at a time (`A<n>\n`, or `E<errno>\n<text>\n`),
 //! as dump does: an error is known before the next record is sent. Every
-//! reply is bounded (lines, read counts, status sizes), and a server that
-//! goes away ends the call with an error naming the host, never a hang: its
-//! end of the pipes closes when it dies, and each blocking read or write
-//! then returns.
+//! reply is bounded (lines, read counts, status sizes). A server or remote
+//! shell that dies ends the call with an error naming the host: its end of
+//! the pipes closes, and the blocking read or write returns. (A server that
+//! stays alive but stops answering is waited for, as dump waits: a slow
+//! tape drive looks the same.)
 
 use std::ffi::OsString;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -479,7 +481,8 @@ impl Drop for Connection {
 }
 
 /// The login name of our uid, as dump takes it from getpwuid(3): read
-/// from /etc/passwd; `$USER` or the number when it is not listed there.
+/// from /etc/passwd (a dozen lines instead of a users-database crate for
+/// one lookup); `$USER` or the number when it is not listed there.
 fn current_user() -> String {
     let uid = std::fs::metadata("/proc/self")
         .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
