@@ -63,8 +63,16 @@ fn run(opts: &Options, ui: &mut Ui) -> Result<ExitCode, Fatal> {
     let names = requested_names(opts)?;
     ui.verbose("Verify tape and initialize maps");
     let input = catalog::open_input(&opts.input)?;
+    if let Some(host) = catalog::remote_host(&opts.input) {
+        // restore's rmtlib says so once the server answered.
+        ui.err(&format!("Connection to {host} established."));
+    }
     let reader = catalog::start(input)?;
-    ui.verbose("Input is from a local file/pipe");
+    ui.verbose(if catalog::is_remote(&opts.input) {
+        "Input is from a remote file/pipe"
+    } else {
+        "Input is from a local file/pipe"
+    });
     if reader.byte_order() == dump_format::ByteOrder::Big {
         ui.verbose("Note: Doing Byte swapping");
     }
