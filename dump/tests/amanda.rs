@@ -991,3 +991,98 @@ fn amanda_backs_up_and_recovers_with_rdump_and_rrestore() {
         "setdate {date1}: `small` is not the level 1 one:\n{session}"
     );
 }
+
+/// dump/install-as-dump.sh, run for real in a throwaway mount namespace
+/// whose /usr (and so /sbin) and dpkg database are overlays: install makes
+/// /sbin/dump and /sbin/restore rdump and rrestore with the reference tools
+/// diverted to .distrib, a second install changes nothing, uninstall puts
+/// the reference tools back byte for byte; --dry-run and a missing --yes
+/// change nothing.
+#[test]
+fn install_as_dump_script_diverts_and_puts_back() {
+    require_root();
+    for t in ["dpkg-divert", "unshare", "nsenter", "sha256sum"] {
+        tool(t);
+    }
+    let w = tempfile::tempdir().unwrap();
+    for d in ["u-up", "u-work", "d-up", "d-work"] {
+        fs::create_dir(w.path().join(d)).unwrap();
+    }
+    let ns = Namespace::new();
+    let r = w.path().display();
+    run_ok(&mut ns.sh(&format!(
+        "set -e
+mount -t overlay overlay -o lowerdir=/usr,upperdir={r}/u-up,workdir={r}/u-work /usr
+mount -t overlay overlay -o lowerdir=/var/lib/dpkg,upperdir={r}/d-up,workdir={r}/d-work /var/lib/dpkg"
+    )));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("install-as-dump.sh");
+    let (rdump, rrestore) = (rdump_bin(), rdump_bin().with_file_name("rrestore"));
+    let cmd = |args: &str| {
+        format!(
+            "{} {args} {} {}",
+            script.display(),
+            rdump.display(),
+            rrestore.display()
+        )
+    };
+    let sums = "sha256sum /sbin/dump /sbin/restore";
+    let reference = text(&run_ok(&mut ns.sh(sums)));
+    let state = "/sbin/dump --version 2>&1 | head -1; /sbin/restore --version 2>&1 | head -1; dpkg-divert --list '/sbin/*'";
+
+    run_ok(&mut ns.sh(&cmd("--dry-run install")));
+    let refused = ns
+        .sh(&cmd("install"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        !refused.status.success(),
+        "install without --yes or a terminal went ahead"
+    );
+    assert!(text(&refused).contains("--yes"), "{}", text(&refused));
+    assert_eq!(
+        text(&run_ok(&mut ns.sh(sums))),
+        reference,
+        "--dry-run or a refusal changed /sbin"
+    );
+
+    run_ok(&mut ns.sh(&cmd("--yes install")));
+    let installed = text(&run_ok(&mut ns.sh(state)));
+    assert!(installed.contains("rdump "), "{installed}");
+    assert!(
+        installed.contains(&format!("restore {}", env!("CARGO_PKG_VERSION"))),
+        "{installed}"
+    );
+    assert!(
+        installed.contains("local diversion of /sbin/dump to /sbin/dump.distrib"),
+        "{installed}"
+    );
+    let moved = text(&run_ok(
+        &mut ns.sh("sha256sum /sbin/dump.distrib /sbin/restore.distrib"),
+    ));
+    assert_eq!(
+        moved.replace(".distrib", ""),
+        reference,
+        "the reference tools were not kept"
+    );
+    run_ok(&mut ns.sh(&cmd("--yes install")));
+    assert_eq!(
+        text(&run_ok(&mut ns.sh(state))),
+        installed,
+        "a second install changed things"
+    );
+
+    run_ok(&mut ns.sh(&format!("{} --yes uninstall", script.display())));
+    assert_eq!(
+        text(&run_ok(&mut ns.sh(sums))),
+        reference,
+        "uninstall did not put the reference tools back"
+    );
+    let after = text(&run_ok(
+        &mut ns.sh("dpkg-divert --list '/sbin/*'; ls /sbin/dump.distrib 2>&1; true"),
+    ));
+    assert!(!after.contains("local diversion"), "{after}");
+    assert!(after.contains("No such file"), "{after}");
+    // Outside the namespace nothing moved.
+    assert!(!Path::new("/sbin/dump.distrib").exists());
+}
