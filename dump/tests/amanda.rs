@@ -540,8 +540,9 @@ fn dump_size_line(w: &Work, disk: &str, level: u32) -> (u64, u64) {
 }
 
 /// amreport's sizes come from our DUMP: line: ORIG-KB is its MB figure
-/// (Amanda reads "(0.31MB)", not the block count, as the reference dump's
-/// line gives the same), OUT-KB the blocks written when nothing compresses.
+/// rounded up (Amanda reads "(0.31MB)", not the block count, from our line
+/// as from the reference dump's), OUT-KB the blocks written when nothing
+/// compresses.
 fn check_sizes(w: &Work, report: &str, disk: &str, level: u32, compressed: bool) {
     let s = summary(report, disk);
     assert_eq!(s.level, Some(level), "{disk}: {}", s.line);
@@ -587,8 +588,8 @@ fn find(ns: &Namespace, disk: &str) -> Vec<(String, u32, String)> {
     dumps
 }
 
-/// `amfetchdump -p` of one dump piped into `rrestore -r -y -f -` in `dir`;
-/// returns the stream's first bytes checked for rdump's extension marker.
+/// `amfetchdump -p` of one dump fed to `rrestore -r -y -f -` in `dir`
+/// (through memory, to check the stream for rdump's extension marker too).
 fn fetch_and_rebuild(ns: &Namespace, disk: &str, stamp: &str, level: u32, dir: &Path) {
     let mut fetch = ns
         .backup(&format!(
@@ -796,200 +797,248 @@ fn require_tools() {
     );
 }
 
+/// Everything the Amanda scenario works on. Fields drop in this order:
+/// the namespace (its mounts go with it), the loop devices, the scratch tree.
+struct Scenario {
+    ns: Namespace,
+    bad: Loop,
+    dev: Loop,
+    w: Work,
+}
+
+impl Scenario {
+    /// An ext4 loop device with every kind of file (and names for
+    /// amrecover), a device holding no filesystem, Amanda configured in the
+    /// namespace, the virtual tapes labelled and amcheck clean.
+    fn new() -> Scenario {
+        let w = Work::new();
+        let spec = ImageSpec {
+            size_mb: 24,
+            ..ImageSpec::new("ext4", 4096)
+        };
+        let image = common::build_image(spec, &w.root);
+        let zeros = w.p("not-a-filesystem.img");
+        fs::write(&zeros, vec![0u8; 4 << 20]).unwrap();
+        let dev = Loop::new(&image);
+        let bad = Loop::new(&zeros);
+        // main: client estimate, no compression, recorded in dumpdates;
+        // cgz: client gzip fast, server estimate; sgz: server gzip fast,
+        // calcsize (named by its mount point); bad: no filesystem on it.
+        let disklist = format!(
+            "localhost main {d} plain\nlocalhost cgz {d} client-gzip\n\
+             localhost sgz {m} server-gzip\nlocalhost bad {b} client-gzip\n",
+            d = dev.0,
+            m = w.p("mnt").display(),
+            b = bad.0
+        );
+        stage_config(&w, &disklist);
+        let ns = Namespace::new();
+        set_up_namespace(&ns, &w, &dev.0);
+        let sc = Scenario { ns, bad, dev, w };
+        add_names(&sc.source());
+        run_ok(&mut sc.ns.sh(&format!("sync -f {}", sc.w.p("mnt").display())));
+        run_ok(&mut sc.ns.backup(&format!(
+            "for i in $(seq 1 {SLOTS}); do amlabel {CONF} {CONF}-$i slot $i || exit 1; done"
+        )));
+        let check = text(&run_ok(&mut sc.ns.backup(&format!("amcheck {CONF}"))));
+        assert!(check.contains("0 problems found"), "amcheck:\n{check}");
+        sc
+    }
+
+    /// The mounted source tree, seen from outside the namespace.
+    fn source(&self) -> PathBuf {
+        self.ns.path(&self.w.p("mnt"))
+    }
+
+    /// Run 1: level 0 of the three good DLEs, and of the one that fails;
+    /// the compressed ones rebuild the tree.
+    fn first_run(&self) {
+        let (out, seen) = amdump(&self.ns, "main cgz sgz bad");
+        let rep = report(&self.ns, &self.w, "1");
+        // amdump ends (`timeout` would say 124) with its failure bit (4).
+        assert_eq!(
+            out.status.code(),
+            Some(4),
+            "amdump 1: {}\n{rep}",
+            text(&out)
+        );
+        for p in ["planner", "driver", "dumper", "amandad"] {
+            assert!(
+                seen.inside.contains_key(p),
+                "{p} not seen in the namespace: {:?}",
+                seen.inside
+            );
+        }
+        self.check_failure(&rep);
+        check_sizes(&self.w, &rep, "main", 0, false);
+        check_sizes(&self.w, &rep, "cgz", 0, true);
+        check_sizes(&self.w, &rep, "sgz", 0, true);
+        for disk in ["cgz", "sgz"] {
+            let dumps = find(&self.ns, disk);
+            assert_eq!(dumps.len(), 1, "{disk}: {dumps:?}");
+            assert_eq!(
+                (dumps[0].1, dumps[0].2.as_str()),
+                (0, "OK"),
+                "{disk}: {dumps:?}"
+            );
+            let levels = [(dumps[0].0.clone(), 0)];
+            rebuild_equals(&self.ns, &self.w, disk, &levels, &format!("rebuilt-{disk}"));
+        }
+    }
+
+    /// amreport says the bad DLE FAILED, and only it, with rdump's error.
+    fn check_failure(&self, rep: &str) {
+        let failures = rep
+            .split("FAILURE DUMP SUMMARY:")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no FAILURE DUMP SUMMARY:\n{rep}"));
+        let failures = failures.split("STATISTICS:").next().unwrap();
+        assert!(failures.contains("localhost bad lev 0  FAILED"), "{rep}");
+        for good in ["main", "cgz", "sgz"] {
+            assert!(!failures.contains(&format!("localhost {good} ")), "{rep}");
+        }
+        let error = format!(
+            "DUMP: Cannot open filesystem {}: bad superblock: magic 0x0000",
+            self.bad.0
+        );
+        assert!(
+            rep.contains(&error),
+            "rdump's error is not in the report:\n{rep}"
+        );
+        assert!(
+            find(&self.ns, "bad").iter().all(|d| d.2 != "OK"),
+            "the failed dump is listed as good"
+        );
+    }
+
+    /// Run 2: a forced level 1; run 3: bumped to level 2. Returns the
+    /// contents of `small` at the level 1 (the level 2 changes it).
+    fn incrementals(&self) -> Vec<u8> {
+        let mut level1_small = Vec::new();
+        for (level, force) in [(1, "force-level-1"), (2, "force-bump")] {
+            change_tree(&self.ns, &self.w, &self.dev.0, level);
+            if level == 1 {
+                level1_small = fs::read(self.source().join("small")).unwrap();
+            }
+            run_ok(
+                &mut self
+                    .ns
+                    .backup(&format!("amadmin {CONF} {force} localhost main")),
+            );
+            let (out, _) = amdump(&self.ns, "main");
+            let rep = report(&self.ns, &self.w, &format!("level{level}"));
+            assert!(
+                out.status.success(),
+                "amdump of level {level} failed: {}\n{rep}",
+                text(&out)
+            );
+            check_sizes(&self.w, &rep, "main", level, false);
+        }
+        level1_small
+    }
+
+    /// amadmin find lists the three levels, /etc/dumpdates (record yes) has
+    /// rdump's lines for them, amadmin info their sizes. Returns the dumps.
+    fn check_records(&self) -> Vec<(String, u32, String)> {
+        let dumps = find(&self.ns, "main");
+        let levels: Vec<u32> = dumps.iter().map(|d| d.1).collect();
+        assert_eq!(levels, [0, 1, 2], "amadmin find: {dumps:?}");
+        assert!(dumps.iter().all(|d| d.2 == "OK"), "amadmin find: {dumps:?}");
+        let dumpdates = fs::read_to_string(self.ns.path(Path::new("/etc/dumpdates"))).unwrap();
+        let info = text(&run_ok(
+            &mut self
+                .ns
+                .backup(&format!("amadmin {CONF} info localhost main")),
+        ));
+        for level in 0..3 {
+            assert!(
+                dumpdates.contains(&format!("{} {level} ", self.dev.0)),
+                "no level {level} in /etc/dumpdates:\n{dumpdates}"
+            );
+            let (_, hundredths) = dump_size_line(&self.w, "main", level);
+            let orig = (hundredths * 1024).div_ceil(100);
+            assert!(
+                info.lines().any(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    f.len() >= 6 && f[0] == level.to_string() && f[4] == orig.to_string()
+                }),
+                "amadmin info has no level {level} of {orig} KB:\n{info}"
+            );
+        }
+        dumps
+    }
+
+    /// amrecover of a file, a directory with spaces and a UTF-8 name with
+    /// spaces, as of today.
+    fn recover_today(&self) {
+        let rec = self.w.p("recovered");
+        fs::create_dir(&rec).unwrap();
+        let session = amrecover(
+            &self.ns,
+            &rec,
+            "sethost localhost\nsetdisk main\ncd names\nadd \"café au lait.txt\"\n\
+             add a?dir*\ncd /\nadd k4097\nlist\nextract\nY\nY\nquit\n",
+        );
+        for f in [
+            UTF8_FILE,
+            "k4097",
+            &format!("{SPACE_DIR}/two"),
+            &format!("{SPACE_DIR}/inner/file one"),
+        ] {
+            assert!(
+                rec.join(f).exists(),
+                "amrecover did not bring back {f}:\n{session}"
+            );
+            same_file(&self.source().join(f), &rec.join(f));
+        }
+        assert!(
+            !rec.join("small").exists() && !rec.join("sub").exists(),
+            "amrecover extracted what was not asked for:\n{session}"
+        );
+    }
+
+    /// amrecover with setdate: the file as the level 1 (`stamp`) had it.
+    fn recover_as_of(&self, stamp: &str, want: Vec<u8>) {
+        let d = |r: std::ops::Range<usize>| &stamp[r];
+        let date = format!(
+            "{}-{}-{}-{}-{}-{}",
+            d(0..4),
+            d(4..6),
+            d(6..8),
+            d(8..10),
+            d(10..12),
+            d(12..14)
+        );
+        let rec = self.w.p("recovered-level1");
+        fs::create_dir(&rec).unwrap();
+        let session = amrecover(
+            &self.ns,
+            &rec,
+            &format!(
+                "sethost localhost\nsetdisk main\nsetdate {date}\nadd small\nextract\nY\nY\nquit\n"
+            ),
+        );
+        assert_eq!(
+            fs::read(rec.join("small")).ok(),
+            Some(want),
+            "setdate {date}: `small` is not the level 1 one:\n{session}"
+        );
+    }
+}
+
 #[test]
 fn amanda_backs_up_and_recovers_with_rdump_and_rrestore() {
     require_root();
     require_tools();
-    let w = Work::new();
-    let image = common::build_image(
-        ImageSpec {
-            size_mb: 24,
-            ..ImageSpec::new("ext4", 4096)
-        },
-        &w.root,
-    );
-    let zeros = w.p("not-a-filesystem.img");
-    fs::write(&zeros, vec![0u8; 4 << 20]).unwrap();
-    let dev = Loop::new(&image);
-    let bad = Loop::new(&zeros);
-    let mnt = w.p("mnt");
-    // main: client estimate, no compression, recorded in dumpdates; cgz:
-    // client gzip fast, server estimate; sgz: server gzip fast, calcsize
-    // (named by its mount point); bad: no filesystem on it.
-    let disklist = format!(
-        "localhost main {d} plain\nlocalhost cgz {d} client-gzip\nlocalhost sgz {m} server-gzip\nlocalhost bad {b} client-gzip\n",
-        d = dev.0,
-        m = mnt.display(),
-        b = bad.0
-    );
-    stage_config(&w, &disklist);
-    let ns = Namespace::new();
-    set_up_namespace(&ns, &w, &dev.0);
-    add_names(&ns.path(&mnt));
-    run_ok(&mut ns.sh(&format!("sync -f {}", mnt.display())));
-
-    run_ok(&mut ns.backup(&format!(
-        "for i in $(seq 1 {SLOTS}); do amlabel {CONF} {CONF}-$i slot $i || exit 1; done"
-    )));
-    let check = text(&run_ok(&mut ns.backup(&format!("amcheck {CONF}"))));
-    assert!(check.contains("0 problems found"), "amcheck:\n{check}");
-
-    // Run 1: level 0 of the three good DLEs, and one that fails: amdump
-    // ends (`timeout` would say 124) with its failure bit (4), amreport
-    // says FAILED and shows rdump's own error, the others are fine.
-    let (out, seen) = amdump(&ns, "main cgz sgz bad");
-    let rep = report(&ns, &w, "1");
-    assert_eq!(
-        out.status.code(),
-        Some(4),
-        "amdump 1: {}\n{rep}",
-        text(&out)
-    );
-    let failures = rep
-        .split("FAILURE DUMP SUMMARY:")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no FAILURE DUMP SUMMARY:\n{rep}"));
-    let failures = failures.split("STATISTICS:").next().unwrap();
-    assert!(failures.contains("localhost bad lev 0  FAILED"), "{rep}");
-    for good in ["main", "cgz", "sgz"] {
-        assert!(!failures.contains(&format!("localhost {good} ")), "{rep}");
-    }
-    assert!(
-        rep.contains("DUMP: Cannot open filesystem")
-            && rep.contains("bad superblock: magic 0x0000"),
-        "rdump's error is not in the report:\n{rep}"
-    );
-    assert!(
-        find(&ns, "bad").iter().all(|d| d.2 != "OK"),
-        "the failed dump is listed as good"
-    );
-    for p in ["planner", "driver", "dumper", "amandad"] {
-        assert!(
-            seen.inside.contains_key(p),
-            "{p} not seen in the namespace: {:?}",
-            seen.inside
-        );
-    }
-    check_sizes(&w, &rep, "main", 0, false);
-    check_sizes(&w, &rep, "cgz", 0, true);
-    check_sizes(&w, &rep, "sgz", 0, true);
-    for disk in ["cgz", "sgz"] {
-        let dumps = find(&ns, disk);
-        assert_eq!(dumps.len(), 1, "{disk}: {dumps:?}");
-        assert_eq!(
-            (dumps[0].1, dumps[0].2.as_str()),
-            (0, "OK"),
-            "{disk}: {dumps:?}"
-        );
-        let levels = [(dumps[0].0.clone(), 0)];
-        rebuild_equals(&ns, &w, disk, &levels, &format!("rebuilt-{disk}"));
-    }
-
-    // Run 2: a forced level 1; run 3: bumped to level 2.
-    change_tree(&ns, &w, &dev.0, 1);
-    run_ok(&mut ns.backup(&format!("amadmin {CONF} force-level-1 localhost main")));
-    let (out, _) = amdump(&ns, "main");
-    let rep = report(&ns, &w, "2");
-    assert!(
-        out.status.success(),
-        "amdump 2 failed: {}\n{rep}",
-        text(&out)
-    );
-    check_sizes(&w, &rep, "main", 1, false);
-    let level1_small = fs::read(ns.path(&mnt).join("small")).unwrap();
-    change_tree(&ns, &w, &dev.0, 2);
-    run_ok(&mut ns.backup(&format!("amadmin {CONF} force-bump localhost main")));
-    let (out, _) = amdump(&ns, "main");
-    let rep = report(&ns, &w, "3");
-    assert!(
-        out.status.success(),
-        "amdump 3 failed: {}\n{rep}",
-        text(&out)
-    );
-    check_sizes(&w, &rep, "main", 2, false);
-
-    // amadmin find lists the three, and /etc/dumpdates (record yes) has
-    // rdump's lines for them.
-    let dumps = find(&ns, "main");
-    let levels: Vec<u32> = dumps.iter().map(|d| d.1).collect();
-    assert_eq!(levels, [0, 1, 2], "amadmin find: {dumps:?}");
-    assert!(dumps.iter().all(|d| d.2 == "OK"), "amadmin find: {dumps:?}");
-    let dumpdates = fs::read_to_string(ns.path(Path::new("/etc/dumpdates"))).unwrap();
-    for level in 0..3 {
-        assert!(
-            dumpdates.contains(&format!("{} {level} ", dev.0)),
-            "no level {level} in /etc/dumpdates:\n{dumpdates}"
-        );
-    }
-    let info = text(&run_ok(
-        &mut ns.backup(&format!("amadmin {CONF} info localhost main")),
-    ));
-    for level in 0..3 {
-        let (_, hundredths) = dump_size_line(&w, "main", level);
-        let orig = (hundredths * 1024).div_ceil(100);
-        assert!(
-            info.lines().any(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                f.len() >= 6 && f[0] == level.to_string() && f[4] == orig.to_string()
-            }),
-            "amadmin info has no level {level} of {orig} KB:\n{info}"
-        );
-    }
-
+    let sc = Scenario::new();
+    sc.first_run();
+    let level1_small = sc.incrementals();
+    let dumps = sc.check_records();
     // The chain 0, 1, 2 from the virtual tapes rebuilds today's tree.
     let chain: Vec<(String, u32)> = dumps.iter().map(|d| (d.0.clone(), d.1)).collect();
-    rebuild_equals(&ns, &w, "main", &chain, "rebuilt-main");
-
-    // amrecover: a file, a directory with spaces, a UTF-8 name with spaces,
-    // as of today; then a file as of the level 1 (setdate).
-    let rec = w.p("recovered");
-    fs::create_dir(&rec).unwrap();
-    let session = amrecover(
-        &ns,
-        &rec,
-        "sethost localhost\nsetdisk main\ncd names\nadd \"café au lait.txt\"\nadd a?dir*\ncd /\nadd k4097\nlist\nextract\nY\nY\nquit\n",
-    );
-    let src = ns.path(&mnt);
-    for f in [
-        UTF8_FILE,
-        "k4097",
-        &format!("{SPACE_DIR}/two"),
-        &format!("{SPACE_DIR}/inner/file one"),
-    ] {
-        assert!(
-            rec.join(f).exists(),
-            "amrecover did not bring back {f}:\n{session}"
-        );
-        same_file(&src.join(f), &rec.join(f));
-    }
-    assert!(
-        !rec.join("small").exists() && !rec.join("sub").exists(),
-        "amrecover extracted what was not asked for:\n{session}"
-    );
-    let stamp1 = &dumps[1].0;
-    let date1 = format!(
-        "{}-{}-{}-{}-{}-{}",
-        &stamp1[0..4],
-        &stamp1[4..6],
-        &stamp1[6..8],
-        &stamp1[8..10],
-        &stamp1[10..12],
-        &stamp1[12..14]
-    );
-    let rec1 = w.p("recovered-level1");
-    fs::create_dir(&rec1).unwrap();
-    let session = amrecover(
-        &ns,
-        &rec1,
-        &format!(
-            "sethost localhost\nsetdisk main\nsetdate {date1}\nadd small\nextract\nY\nY\nquit\n"
-        ),
-    );
-    assert_eq!(
-        fs::read(rec1.join("small")).ok(),
-        Some(level1_small),
-        "setdate {date1}: `small` is not the level 1 one:\n{session}"
-    );
+    rebuild_equals(&sc.ns, &sc.w, "main", &chain, "rebuilt-main");
+    sc.recover_today();
+    sc.recover_as_of(&dumps[1].0, level1_small);
 }
 
 /// dump/install-as-dump.sh, run for real in a throwaway mount namespace
