@@ -7,7 +7,7 @@
 //! and keeps its configuration in /etc/amanda, /etc/amandahosts and
 //! /etc/dumpdates. So the whole scenario runs in a private mount namespace
 //! (held by an `unshare` process, entered with `nsenter`) where rdump and
-//! rrestore are bind-mounted over /usr/sbin/dump and /usr/sbin/restore and
+//! rrestore are bind-mounted over /sbin/dump and /sbin/restore and
 //! an overlay catches every write to /etc: nothing outside changes, even if
 //! the test dies (the namespace goes with its holder). A watcher checks
 //! that every Amanda process it sees runs inside the namespace and that
@@ -400,11 +400,13 @@ fn set_up_namespace(ns: &Namespace, w: &Work, dev: &str) {
     let script = format!(
         r#"set -e
 mount -t overlay overlay -o lowerdir=/etc,upperdir={r}/etc-up,workdir={r}/etc-work /etc
+# The package makes these; Amanda makes /tmp/amanda on first use.
+mkdir -p /var/lib/amanda /var/log/amanda /tmp/amanda
 mount --bind {r}/varlib /var/lib/amanda
 mount --bind {r}/varlog /var/log/amanda
 mount --bind {r}/tmpam /tmp/amanda
-mount --bind {rdump} /usr/sbin/dump
-mount --bind {rrestore} /usr/sbin/restore
+mount --bind {rdump} /sbin/dump
+mount --bind {rrestore} /sbin/restore
 mount {dev} {r}/mnt
 mkdir -p /etc/amanda/{CONF}
 cp {r}/stage/amanda.conf {r}/stage/disklist /etc/amanda/{CONF}/
@@ -421,7 +423,7 @@ chown backup:disk /etc/dumpdates
     );
     run_ok(&mut ns.sh(&script));
     let v = text(&run_ok(
-        &mut ns.sh("/usr/sbin/dump --version; /sbin/restore --version"),
+        &mut ns.sh("/sbin/dump --version; /sbin/restore --version"),
     ));
     let rrestore_version = format!("restore {}", env!("CARGO_PKG_VERSION"));
     assert!(
