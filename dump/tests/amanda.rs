@@ -621,6 +621,7 @@ fn fetch_and_rebuild(ns: &Namespace, disk: &str, stamp: &str, level: u32, dir: &
         stream.windows(4).any(|w| w == b"1XDR" || w == b"RDX1"),
         "the dump of {disk} level {level} was not written by rdump"
     );
+    same_listing_as_reference(&stream, disk, level);
     let mut rr = Command::new(rdump_bin().with_file_name("rrestore"))
         .args(["-r", "-y", "-f", "-"])
         .current_dir(dir)
@@ -635,6 +636,36 @@ fn fetch_and_rebuild(ns: &Namespace, disk: &str, stamp: &str, level: u32, dir: &
         out.status.success(),
         "rrestore -r of {disk} level {level} failed: {}",
         text(&out)
+    );
+}
+
+/// Amanda's index is `restore -tvf -` of the stream: rrestore lists it
+/// byte for byte as the reference restore (outside the namespace) does.
+fn same_listing_as_reference(stream: &[u8], disk: &str, level: u32) {
+    let list = |program: PathBuf| {
+        let mut child = Command::new(&program)
+            .args(["-tvf", "-"])
+            .env("TZ", "UTC")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        // -t reads the directories only and may close the pipe early.
+        let _ = stdin.write_all(stream);
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{program:?} -tvf -: {}", text(&out));
+        out.stdout
+    };
+    let ours = list(rdump_bin().with_file_name("rrestore"));
+    let reference = list(tool("restore"));
+    assert!(
+        ours == reference,
+        "{disk} level {level}: rrestore -tv differs from restore -tv:\n{}\n---\n{}",
+        String::from_utf8_lossy(&ours),
+        String::from_utf8_lossy(&reference)
     );
 }
 
