@@ -835,6 +835,7 @@ fn require_tools() {
 struct Scenario {
     ns: Namespace,
     bad: Loop,
+    noperm: Loop,
     dev: Loop,
     w: Work,
 }
@@ -854,27 +855,53 @@ impl Scenario {
         fs::write(&zeros, vec![0u8; 4 << 20]).unwrap();
         let dev = Loop::new(&image);
         let bad = Loop::new(&zeros);
+        // Unreadable for Amanda's user.
+        let noperm = Loop::new(&zeros);
+        run_ok(Command::new("chmod").args(["0600", &noperm.0]));
         // main: client estimate, no compression, recorded in dumpdates;
         // cgz: client gzip fast, server estimate; sgz: server gzip fast,
-        // calcsize (named by its mount point); bad: no filesystem on it.
+        // calcsize (named by its mount point); bad: no filesystem on it;
+        // noperm: a device `backup` cannot open.
         let disklist = format!(
             "localhost main {d} plain\nlocalhost cgz {d} client-gzip\n\
-             localhost sgz {m} server-gzip\nlocalhost bad {b} client-gzip\n",
+             localhost sgz {m} server-gzip\nlocalhost bad {b} client-gzip\n\
+             localhost noperm {n} client-gzip\n",
             d = dev.0,
             m = w.p("mnt").display(),
-            b = bad.0
+            b = bad.0,
+            n = noperm.0
         );
         stage_config(&w, &disklist);
         let ns = Namespace::new();
         set_up_namespace(&ns, &w, &dev.0);
-        let sc = Scenario { ns, bad, dev, w };
+        let sc = Scenario {
+            ns,
+            bad,
+            noperm,
+            dev,
+            w,
+        };
         add_names(&sc.source());
         run_ok(&mut sc.ns.sh(&format!("sync -f {}", sc.w.p("mnt").display())));
         run_ok(&mut sc.ns.backup(&format!(
             "for i in $(seq 1 {SLOTS}); do amlabel {CONF} {CONF}-$i slot $i || exit 1; done"
         )));
-        let check = text(&run_ok(&mut sc.ns.backup(&format!("amcheck {CONF}"))));
-        assert!(check.contains("0 problems found"), "amcheck:\n{check}");
+        // amcheck finds the unreadable device, and nothing else.
+        let out = sc
+            .ns
+            .backup(&format!("amcheck {CONF}"))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let check = text(&out);
+        let noperm = format!(
+            "ERROR: localhost: Could not access noperm ({}): Permission denied",
+            sc.noperm.0
+        );
+        assert!(
+            check.contains("1 problem found") && check.contains(&noperm),
+            "amcheck:\n{check}"
+        );
         sc
     }
 
@@ -883,10 +910,10 @@ impl Scenario {
         self.ns.path(&self.w.p("mnt"))
     }
 
-    /// Run 1: level 0 of the three good DLEs, and of the one that fails;
+    /// Run 1: level 0 of the three good DLEs, and of the two that fail;
     /// the compressed ones rebuild the tree.
     fn first_run(&self) {
-        let (out, seen) = amdump(&self.ns, "main cgz sgz bad");
+        let (out, seen) = amdump(&self.ns, "main cgz sgz bad noperm");
         let rep = report(&self.ns, &self.w, "1");
         // amdump ends (`timeout` would say 124) with its failure bit (4).
         assert_eq!(
@@ -919,29 +946,42 @@ impl Scenario {
         }
     }
 
-    /// amreport says the bad DLE FAILED, and only it, with rdump's error.
+    /// amreport says the two bad DLEs FAILED, and only they, with rdump's
+    /// errors.
     fn check_failure(&self, rep: &str) {
         let failures = rep
             .split("FAILURE DUMP SUMMARY:")
             .nth(1)
             .unwrap_or_else(|| panic!("no FAILURE DUMP SUMMARY:\n{rep}"));
         let failures = failures.split("STATISTICS:").next().unwrap();
-        assert!(failures.contains("localhost bad lev 0  FAILED"), "{rep}");
+        for bad in ["bad", "noperm"] {
+            assert!(
+                failures.contains(&format!("localhost {bad} lev 0  FAILED")),
+                "{rep}"
+            );
+            assert!(
+                find(&self.ns, bad).iter().all(|d| d.2 != "OK"),
+                "the failed dump of {bad} is listed as good"
+            );
+        }
         for good in ["main", "cgz", "sgz"] {
             assert!(!failures.contains(&format!("localhost {good} ")), "{rep}");
         }
-        let error = format!(
-            "DUMP: Cannot open filesystem {}: bad superblock: magic 0x0000",
-            self.bad.0
-        );
-        assert!(
-            rep.contains(&error),
-            "rdump's error is not in the report:\n{rep}"
-        );
-        assert!(
-            find(&self.ns, "bad").iter().all(|d| d.2 != "OK"),
-            "the failed dump is listed as good"
-        );
+        for error in [
+            format!(
+                "DUMP: Cannot open filesystem {}: bad superblock: magic 0x0000",
+                self.bad.0
+            ),
+            format!(
+                "DUMP: Cannot open filesystem {n}: cannot open {n}: Permission denied",
+                n = self.noperm.0
+            ),
+        ] {
+            assert!(
+                rep.contains(&error),
+                "rdump's error `{error}` is not in the report:\n{rep}"
+            );
+        }
     }
 
     /// Run 2: a forced level 1; run 3: bumped to level 2. Returns the
