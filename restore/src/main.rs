@@ -113,7 +113,8 @@ fn run(opts: &Options, ui: &mut Ui) -> Result<ExitCode, Fatal> {
         }
         Mode::Extract | Mode::Rebuild => {
             let result = restore_files(opts, &names, &mut catalog, tape, ui);
-            if opts.mode == Mode::Extract && opts.input == Input::Stdin {
+            // Not after a fatal error: the input may not be a dump at all.
+            if result.is_ok() && opts.mode == Mode::Extract && opts.input == Input::Stdin {
                 drain_stdin(ui);
             }
             result
