@@ -102,9 +102,22 @@ impl Namespace {
         Namespace { holder, id }
     }
 
+    /// nsenter into the namespace, with the environment pinned: Amanda's
+    /// programs are found on PATH, and names are UTF-8 for amrecover.
+    fn nsenter(&self) -> Command {
+        let mut cmd = Command::new(tool("nsenter"));
+        cmd.env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
+        .env("LANG", "C.UTF-8")
+        .env_remove("LC_ALL");
+        cmd
+    }
+
     /// `sh -c script` inside the namespace, as root.
     fn sh(&self, script: &str) -> Command {
-        let mut cmd = Command::new(tool("nsenter"));
+        let mut cmd = self.nsenter();
         cmd.arg("-t").arg(self.holder.id().to_string()).args([
             "-m",
             "--",
@@ -119,7 +132,7 @@ impl Namespace {
 
     /// `sh -c script` inside the namespace as Amanda's user `backup`.
     fn backup(&self, script: &str) -> Command {
-        let mut cmd = Command::new(tool("nsenter"));
+        let mut cmd = self.nsenter();
         cmd.arg("-t")
             .arg(self.holder.id().to_string())
             .args(["-m", "--", "timeout", HANG_LIMIT_SECS])
