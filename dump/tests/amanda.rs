@@ -935,7 +935,18 @@ impl Scenario {
             "amdump 1: {}\n{rep}",
             text(&out)
         );
-        for p in ["planner", "driver", "dumper", "amandad"] {
+        eprintln!(
+            "processes seen in the namespace during amdump: {:?}",
+            seen.inside
+        );
+        for p in [
+            "planner",
+            "driver",
+            "dumper",
+            "amandad",
+            "sendbackup",
+            "dump",
+        ] {
             assert!(
                 seen.inside.contains_key(p),
                 "{p} not seen in the namespace: {:?}",
