@@ -51,7 +51,14 @@ const AMANDA_PROGRAMS: &[&str] = &[
 ];
 
 /// A loop device over an image, detached when dropped.
-struct Loop(String);
+struct Loop(String, Node);
+
+/// The owner group and mode of a device node, to put back: the node
+/// outlives the device.
+struct Node {
+    gid: u32,
+    mode: u32,
+}
 
 impl Loop {
     fn new(image: &Path) -> Loop {
@@ -61,15 +68,22 @@ impl Loop {
                 .arg(image),
         );
         let dev = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let m = fs::metadata(&dev).unwrap();
+        let node = Node {
+            gid: m.gid(),
+            mode: m.mode() & 0o7777,
+        };
         // Amanda's client runs dump as the `backup` user, of group disk.
         run_ok(Command::new("chgrp").args(["disk", &dev]));
         run_ok(Command::new("chmod").args(["0660", &dev]));
-        Loop(dev)
+        Loop(dev, node)
     }
 }
 
 impl Drop for Loop {
     fn drop(&mut self) {
+        let _ = std::os::unix::fs::chown(&self.0, None, Some(self.1.gid));
+        let _ = fs::set_permissions(&self.0, fs::Permissions::from_mode(self.1.mode));
         let _ = Command::new(tool("losetup")).args(["-d", &self.0]).status();
     }
 }
