@@ -528,9 +528,7 @@ fn execute(
                 mounts.0.push(at.clone());
             }
             Step::Restore { fs, at } => restore(plan, args, *fs, at)?,
-            Step::RemoveSymtab(p) => {
-                let _ = std::fs::remove_file(p);
-            }
+            Step::RemoveSymtab(p) => remove_symtab(p)?,
         }
     }
     drop(mounts);
@@ -544,6 +542,28 @@ fn execute(
         );
     }
     Ok(())
+}
+
+/// Removes the restoresymtable rrestore -r left (as restore(8) says to
+/// after the last level), keeping the restored times of its directory.
+fn remove_symtab(p: &Path) -> Result<(), ApplyError> {
+    let dir = p.parent().unwrap_or(Path::new("/"));
+    let io = |source| ApplyError::Dir {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(dir).map_err(io)?;
+    match std::fs::remove_file(p) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(e)),
+    }
+    let times = std::fs::FileTimes::new()
+        .set_accessed(meta.accessed().map_err(io)?)
+        .set_modified(meta.modified().map_err(io)?);
+    std::fs::File::open(dir)
+        .and_then(|f| f.set_times(times))
+        .map_err(io)
 }
 
 /// After sfdisk: the partition nodes, made by the kernel (devtmpfs) or, where

@@ -207,6 +207,12 @@ fn survey_partition(
 ) -> Result<(), BackupError> {
     let node = p.node.clone();
     let node_path = Path::new(&node);
+    // Blocks cached for the device before a filesystem on it was last
+    // written through a mount are stale: drop them (BLKFLSBUF) so the
+    // superblock, fstab and dump see what is on the disk.
+    if sys::is_block(node_path) {
+        let _ = sys::run("blockdev", &["--flushbufs".into(), node.clone()], None);
+    }
     p.content = probe::content(node_path).map_err(probe_err("the partition's signature", &node))?;
     let known = |uuid: String, label: String| Known {
         place,

@@ -36,7 +36,7 @@ pub fn rebuild(input: Box<dyn Read>, target: &Path, ui: &mut Ui) -> Result<Rebui
     let root = fsops::open_target_root(target)
         .map_err(|e| format!("cannot open {}: {e}", target.display()))?;
     let mut dirs = extract::DirHandles::new(root);
-    let xopts = extract::ExtractOptions {
+    let mut xopts = extract::ExtractOptions {
         no_write: false,
         unlink_first: incremental,
         by_name: true,
@@ -56,6 +56,8 @@ pub fn rebuild(input: Box<dyn Read>, target: &Path, ui: &mut Ui) -> Result<Rebui
     }
     symtab::write(catalog, &target.join("restoresymtable"))
         .map_err(|e| format!("cannot write restoresymtable: {e}"))?;
+    // -r sets the attributes of `.` too (the dump's root is the target's).
+    xopts.set_root_attrs = selection.contains(tree::ROOT_INO);
     extract::set_directory_attributes(catalog, &selection, &mut dirs, &existed, &xopts, ui);
     if !failed.is_empty() || outcome.missing > 0 || catalog.damaged.is_some() {
         return Err(format!(
