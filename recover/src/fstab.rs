@@ -176,8 +176,8 @@ mod tests {
         assert_eq!(m[0].mountpoint, "/");
         assert_eq!(m[0].place, Some(known[0].place));
         assert_eq!(m[1].mountpoint, "/x");
-        assert_eq!(m[2].mountpoint, "/srv/a b");
-        assert_eq!(m[3].place, None);
+        assert_eq!((m[2].mountpoint.as_str(), m[2].place), ("/y", None));
+        assert_eq!(m[3].mountpoint, "/srv/a b");
         assert_eq!(m[4].fstype, "swap");
         assert_eq!(m[4].place, Some(known[0].place));
     }
