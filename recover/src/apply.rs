@@ -494,13 +494,15 @@ fn execute(
 ) -> Result<(), ApplyError> {
     let mut mounts = Mounts(Vec::new());
     for s in steps {
-        eprintln!(
-            "rrecover: {}",
-            describe(s, plan, args, targets)
-                .lines()
-                .next()
-                .unwrap_or("")
-        );
+        // Each command line; sfdisk's script (after its first line) left out.
+        let text = describe(s, plan, args, targets);
+        let lines: Vec<&str> = match s {
+            Step::Run { stdin: Some(_), .. } => text.lines().take(1).collect(),
+            _ => text.lines().collect(),
+        };
+        for line in lines {
+            eprintln!("rrecover: {line}");
+        }
         match s {
             Step::Run {
                 tool,

@@ -306,6 +306,25 @@ fn backup_then_apply_rebuilds_the_disk() {
         assert!(sums.contains(p.as_str()), "{p} not in SHA256SUMS");
     }
 
+    // A level 1 on top: a new file, a removed one, a renamed directory.
+    {
+        let m = Mount::new(&src.part(3), &w.join("change"), false);
+        fs::write(m.dir.join("after-level-0"), b"new in level 1\n").unwrap();
+        fs::remove_file(m.dir.join("small")).unwrap();
+        fs::rename(m.dir.join("sub"), m.dir.join("sub-renamed")).unwrap();
+    }
+    let o = ok(rrecover(&[
+        "backup",
+        "--level",
+        "1",
+        "--to",
+        &s(&bk),
+        &s(&src.0),
+    ]));
+    assert!(stderr(&o).contains("level 1 dump"), "{}", stderr(&o));
+    let plan = fs::read_to_string(bk.join("plan")).unwrap();
+    assert_eq!(plan.matches("level = 1").count(), 2, "{plan}");
+
     let dst_img = w.join("target.img");
     blank(&dst_img, 128);
     let mnt = w.join("mnt");
