@@ -180,6 +180,9 @@ fn check_tools(plan: &Plan) -> Result<(), ApplyError> {
     if !plan.swaps.is_empty() {
         need.push("mkswap");
     }
+    if !plan.volume_groups.is_empty() {
+        need.push("lvm");
+    }
     let missing: Vec<String> = need
         .into_iter()
         .filter(|t| !in_path(t))
@@ -375,6 +378,16 @@ fn steps(plan: &Plan, args: &Args, targets: &[Target], sizes: &[Sizes]) -> Vec<S
             disk: i,
             numbers: d.partitions.iter().map(|p| p.number).collect(),
         });
+    }
+    for vg in &plan.volume_groups {
+        let node = |p: crate::plan::Place| node_of(targets, p.disk, p.partition);
+        for a in crate::lvm::recreate(vg, &args.from, &node) {
+            v.push(Step::Run {
+                tool: "lvm",
+                args: a,
+                stdin: None,
+            });
+        }
     }
     for fs in &plan.filesystems {
         let node = node_of(targets, fs.place.disk, fs.place.partition);

@@ -157,6 +157,8 @@ struct Found {
     /// Per filesystem in `plan.filesystems`: its node now.
     nodes: Vec<String>,
     known: Vec<Known>,
+    /// LVM physical volumes: place and node.
+    pvs: Vec<(Place, String)>,
 }
 
 /// Fills the plan from the partitions: filesystems, swap, what is manual.
@@ -172,9 +174,11 @@ fn survey(sources: &mut [Source]) -> Result<Found, BackupError> {
             mounts: Vec::new(),
             manual: Vec::new(),
             bootloader: Vec::new(),
+            volume_groups: Vec::new(),
         },
         nodes: Vec::new(),
         known: Vec::new(),
+        pvs: Vec::new(),
     };
     for (d, src) in sources.iter_mut().enumerate() {
         let (code, grub) =
@@ -274,6 +278,7 @@ fn survey_partition(
                 });
             }
         }
+        "LVM2_member" => f.pvs.push((place, node.clone())),
         other => f.plan.manual.push(manual_step(&node, other, &p.type_)),
     }
     Ok(())
@@ -364,6 +369,16 @@ pub fn run(args: Args) -> Result<(), BackupError> {
         let path = args.to.join(format!("disk{i}.sfdisk"));
         std::fs::write(&path, &d.sfdisk_dump)
             .map_err(|source| BackupError::Dir { path, source })?;
+    }
+    found.plan.volume_groups = crate::lvm::record(&args.to, &found.pvs)?;
+    for vg in &found.plan.volume_groups {
+        if !vg.lvs.is_empty() {
+            found.plan.manual.push(Manual {
+                what: format!("volume group {}", vg.name),
+                holds: format!("logical volumes {}", vg.lvs.iter().map(|l| l.name.as_str()).collect::<Vec<_>>().join(", ")),
+                steps: format!("apply recreates the volume group and its logical volumes (inactive); their filesystems are not dumped by rrecover yet: dump each with rdump -0 -f FILE /dev/{}/LV and after apply run lvm vgchange -ay {}, mke2fs and rrestore -rf FILE", vg.name, vg.name),
+            });
+        }
     }
     let uuids: Vec<String> = found
         .plan

@@ -6,7 +6,7 @@
 //! Their pieces: [`plan`] (the plan file), [`layout`] (partition tables),
 //! [`fsparams`] (superblock -> mke2fs/tune2fs), [`probe`] (what a partition
 //! holds, swap headers), [`fstab`] (the mount table), [`parts`] (split parts
-//! and SHA-256), [`dump`] (rdump into parts), [`sys`] (loop devices, tools).
+//! and SHA-256), [`dump`] (rdump into parts), [`lvm`] (volume groups), [`sys`] (loop devices, tools).
 
 pub mod apply;
 pub mod backup;
@@ -14,6 +14,7 @@ pub mod dump;
 pub mod fsparams;
 pub mod fstab;
 pub mod layout;
+pub mod lvm;
 pub mod parts;
 pub mod plan;
 pub mod probe;

@@ -64,6 +64,9 @@ pub struct Plan {
     pub manual: Vec<Manual>,
     #[serde(default)]
     pub bootloader: Vec<Bootloader>,
+    /// LVM volume groups on the plan's partitions.
+    #[serde(default, rename = "lvm")]
+    pub volume_groups: Vec<crate::lvm::VolumeGroup>,
 }
 
 /// One whole disk and its partition table.

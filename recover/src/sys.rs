@@ -46,7 +46,9 @@ pub fn package_of(tool: &str) -> &'static str {
 pub fn run(tool: &str, args: &[String], stdin: Option<&str>) -> Result<String, SysError> {
     use std::io::Write;
     let mut cmd = Command::new(tool);
+    // lvm warns about every inherited descriptor (ours are not leaks).
     cmd.args(args)
+        .env("LVM_SUPPRESS_FD_WARNINGS", "1")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .stdin(if stdin.is_some() {
