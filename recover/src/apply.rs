@@ -71,6 +71,12 @@ pub enum ApplyError {
         block: u32,
         room: u64,
     },
+    #[error("{disk}: --fit can only shrink an ext2/3/4 filesystem, and the last partition ({part}) holds {holds}; nothing was written")]
+    FitOther {
+        disk: String,
+        part: u32,
+        holds: String,
+    },
     #[error("{disk} already holds {what}: pass --yes to overwrite it; nothing was written")]
     NotBlank { disk: String, what: String },
     #[error("{disk} (or a partition on it) is mounted on {at}; nothing was written")]
@@ -299,6 +305,10 @@ fn partition_sizes(
     }
     let tail = if d.label == "gpt" { GPT_TAIL } else { 0 };
     let end = (t.size / d.sector_size).saturating_sub(tail);
+    if smaller && last.start + last.size <= end {
+        // Everything still fits: nothing to shrink.
+        return Ok(s);
+    }
     let new = end.saturating_sub(last.start);
     let fs = plan
         .filesystems
@@ -307,8 +317,12 @@ fn partition_sizes(
     if let Some(fs) = fs {
         let bs = u64::from(fs.mkfs.block_size);
         let blocks = new * d.sector_size / bs;
-        // Room for the used blocks plus the metadata a new mke2fs lays out.
-        if blocks < fs.mkfs.used_blocks + fs.mkfs.used_blocks / 10 {
+        // Room for the used blocks plus the metadata a new mke2fs lays out,
+        // and for the inodes in use once the inode count is scaled down.
+        let inodes = u64::from(fs.mkfs.inode_count) * blocks / fs.mkfs.blocks_count.max(1);
+        if blocks < fs.mkfs.used_blocks + fs.mkfs.used_blocks / 10
+            || inodes < u64::from(fs.mkfs.used_inodes) + 16
+        {
             return Err(ApplyError::NoFit {
                 disk: t.given.clone(),
                 part: last.number,
@@ -318,6 +332,12 @@ fn partition_sizes(
             });
         }
         s.fs_blocks = Some((last.number, blocks));
+    } else if smaller {
+        return Err(ApplyError::FitOther {
+            disk: t.given.clone(),
+            part: last.number,
+            holds: last.content.clone(),
+        });
     }
     for e in &mut s.sectors {
         if e.0 == last.number {

@@ -20,8 +20,9 @@ use crate::sys::{self, Loop, SysError};
 /// The options of `rrecover backup`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Compress each record with zlib, at LEVEL 1..9 (default 2): -z or -z6.
-    #[arg(short = 'z', value_name = "LEVEL", num_args = 0..=1, require_equals = true,
+    /// Compress each record with zlib, at LEVEL 1..9 (default 2): -z or -z6 (the
+    /// level attached, as with rdump).
+    #[arg(short = 'z', value_name = "LEVEL", num_args = 0..=1, require_equals = false,
           default_missing_value = "2", value_parser = clap::value_parser!(u32).range(1..=9))]
     pub zlib: Option<u32>,
     /// Compress each record with zstd, at LEVEL 1..22 (default 3): --zstd or --zstd=19.
@@ -353,15 +354,15 @@ fn warn_mounted(nodes: &[String]) {
 
 /// Runs `rrecover backup`.
 pub fn run(args: Args) -> Result<(), BackupError> {
-    std::fs::create_dir_all(&args.to).map_err(|source| BackupError::Dir {
-        path: args.to.clone(),
-        source,
-    })?;
     let mut sources = args
         .disks
         .iter()
         .map(|d| open_source(d))
         .collect::<Result<Vec<_>, _>>()?;
+    std::fs::create_dir_all(&args.to).map_err(|source| BackupError::Dir {
+        path: args.to.clone(),
+        source,
+    })?;
     let mut found = survey(&mut sources)?;
     mount_table(&mut found)?;
     warn_mounted(&found.nodes);

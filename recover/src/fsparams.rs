@@ -78,6 +78,9 @@ pub struct FsParams {
     pub blocks_count: u64,
     /// Blocks in use when backed up (what --fit has to keep).
     pub used_blocks: u64,
+    /// Inodes in use when backed up (the inode count --fit may not go below).
+    #[serde(default)]
+    pub used_inodes: u32,
     /// mke2fs -g.
     pub blocks_per_group: u32,
     /// mke2fs -N.
@@ -186,6 +189,7 @@ impl FsParams {
             cluster_size: bigalloc.then(|| 1024u32 << le32(raw, 0x1C).min(20)),
             blocks_count: sb.blocks_count,
             used_blocks: sb.blocks_count - sb.free_blocks_count.min(sb.blocks_count),
+            used_inodes: sb.inodes_count - sb.free_inodes_count.min(sb.inodes_count),
             blocks_per_group: sb.blocks_per_group,
             inode_count: sb.inodes_count,
             inode_size: sb.inode_size,

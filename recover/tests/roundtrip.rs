@@ -583,3 +583,78 @@ fn backup_then_apply_rebuilds_the_disk() {
         "root on the larger disk differs: {diffs:#?}"
     );
 }
+
+#[test]
+fn mbr_disk_onto_a_smaller_disk_with_fit() {
+    require_root();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let s = |p: &Path| p.display().to_string();
+    let src_img = w.join("mbr.img");
+    blank(&src_img, 64);
+    let src = Loop::new(&src_img, false);
+    let mut sf = Command::new(tool("sfdisk"));
+    sf.arg("-q").arg(&src.0).stdin(std::process::Stdio::piped());
+    let mut child = sf.spawn().unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"label: dos\nlabel-id: 0x1234abcd\nstart=2048, type=83, bootable\n")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let _ = Command::new(tool("partx")).arg("-a").arg(&src.0).status();
+    run(Command::new(tool("mke2fs"))
+        .args(["-q", "-F", "-t", "ext4", "-b", "1024", "-L", "small"])
+        .arg(src.part(1)));
+    {
+        let m = Mount::new(&src.part(1), &w.join("src"), false);
+        populate(&m.dir, ImageSpec::new("ext4", 1024));
+    }
+    let bk = w.join("bk");
+    ok(rrecover(&["backup", "-z6", "--to", &s(&bk), &s(&src.0)]));
+
+    let small = w.join("small.img");
+    blank(&small, 40);
+    let mnt = w.join("mnt");
+    let o = rrecover(&["apply", "--from", &s(&bk), "--target", &s(&mnt), &s(&small)]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("use --fit"), "{}", stderr(&o));
+    assert!(all_zero(&small), "a refused apply wrote to the disk");
+
+    let dst = Loop::new(&small, false);
+    ok(rrecover(&[
+        "apply",
+        "--fit",
+        "--from",
+        &s(&bk),
+        "--target",
+        &s(&mnt),
+        &s(&dst.0),
+    ]));
+    let t = table(&dst.0);
+    assert!(
+        t.contains("label: dos") && t.contains("label-id: 0x1234abcd"),
+        "{t}"
+    );
+    assert!(t.contains("type=83, bootable"), "{t}");
+    let fields = |dev: &Path, name: &str| {
+        fs_fields(dev)
+            .into_iter()
+            .find(|l| l.starts_with(name))
+            .unwrap()
+    };
+    assert_eq!(
+        fields(&src.part(1), "Filesystem UUID"),
+        fields(&dst.part(1), "Filesystem UUID")
+    );
+    assert_ne!(
+        fields(&src.part(1), "Block count"),
+        fields(&dst.part(1), "Block count")
+    );
+    let a = Mount::new(&src.part(1), &w.join("cmp-src"), true);
+    let b = Mount::new(&dst.part(1), &w.join("cmp-dst"), true);
+    let diffs = compare_trees(&a.dir, &b.dir, &[]);
+    assert!(diffs.is_empty(), "files differ after --fit: {diffs:#?}");
+}
