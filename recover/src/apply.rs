@@ -125,6 +125,7 @@ enum Step {
         at: PathBuf,
     },
     RemoveSymtab(PathBuf),
+    Unmount(PathBuf),
 }
 
 /// Runs `rrecover apply`.
@@ -447,6 +448,13 @@ fn steps(plan: &Plan, args: &Args, targets: &[Target], sizes: &[Sizes]) -> Vec<S
             mount_dir(&args.target, &plan.filesystems[i], i).join("restoresymtable"),
         ));
     }
+    for i in mount_order(plan).into_iter().rev() {
+        v.push(Step::Unmount(mount_dir(
+            &args.target,
+            &plan.filesystems[i],
+            i,
+        )));
+    }
     v
 }
 
@@ -479,7 +487,7 @@ fn describe(s: &Step, plan: &Plan, args: &Args, targets: &[Target]) -> String {
             None => sys::shell_line(tool, a),
         },
         Step::Nodes { disk, .. } => format!(
-            "partx -u {}   # if the partition nodes do not appear",
+            "partx -a {} 2>/dev/null || true   # only where partition nodes do not appear by themselves",
             targets[*disk].dev.display()
         ),
         Step::Mkdir(p) => format!("mkdir -p {}", p.display()),
@@ -502,6 +510,7 @@ fn describe(s: &Step, plan: &Plan, args: &Args, targets: &[Target]) -> String {
             .collect::<Vec<_>>()
             .join("\n"),
         Step::RemoveSymtab(p) => format!("rm {}", p.display()),
+        Step::Unmount(p) => format!("umount {}", p.display()),
     }
 }
 
@@ -564,6 +573,10 @@ fn execute(
             }
             Step::Restore { fs, at } => restore(plan, args, *fs, at)?,
             Step::RemoveSymtab(p) => remove_symtab(p)?,
+            Step::Unmount(at) => {
+                sys::run("umount", &[at.display().to_string()], None)?;
+                mounts.0.retain(|m| m != at);
+            }
         }
     }
     drop(mounts);
@@ -605,15 +618,16 @@ fn remove_symtab(p: &Path) -> Result<(), ApplyError> {
 /// /dev is static, by partx.
 fn wait_nodes(t: &Target, numbers: &[u32]) {
     let ready = || numbers.iter().all(|n| sys::part_node(&t.dev, *n).exists());
-    for attempt in 0..50 {
+    // Poll every 20 ms; after 200 ms without them, ask partx (static /dev).
+    for attempt in 0..250 {
         if ready() {
             return;
         }
-        if attempt == 5 && in_path("partx") {
+        if attempt == 10 && in_path("partx") {
             let _ = sys::run("partx", &["-a".into(), t.dev.display().to_string()], None);
             let _ = sys::run("partx", &["-u".into(), t.dev.display().to_string()], None);
         }
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 
