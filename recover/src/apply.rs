@@ -87,6 +87,19 @@ pub enum ApplyError {
         dump: String,
         why: String,
     },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("partition {part} of {disk} holds {need} bytes of {holds}, more than the new partition's {have}; nothing was written")]
+    RawTooBig {
+        disk: String,
+        part: u32,
+        holds: String,
+        need: u64,
+        have: u64,
+    },
     #[error("cannot make {path}: {source}")]
     Dir {
         path: PathBuf,
@@ -126,6 +139,16 @@ enum Step {
     },
     RemoveSymtab(PathBuf),
     Unmount(PathBuf),
+    /// The boot code (and MBR gap) back onto a disk.
+    BootArea {
+        disk: usize,
+        file: String,
+    },
+    /// A partition image back onto its partition.
+    Raw {
+        copy: usize,
+        node: String,
+    },
 }
 
 /// Runs `rrecover apply`.
@@ -145,6 +168,7 @@ pub fn run(args: Args) -> Result<(), ApplyError> {
         sizes.push(partition_sizes(&plan, i, d, t, &args)?);
         check_blank(t, args.yes)?;
     }
+    check_raw_sizes(&plan, &targets, &sizes)?;
     let steps = steps(&plan, &args, &targets, &sizes);
     if args.dry_run {
         for s in &steps {
@@ -155,6 +179,28 @@ pub fn run(args: Args) -> Result<(), ApplyError> {
     execute(&plan, &args, &mut targets, &steps)
 }
 
+/// Every partition image must fit its (maybe shrunk) partition.
+fn check_raw_sizes(plan: &Plan, targets: &[Target], sizes: &[Sizes]) -> Result<(), ApplyError> {
+    for r in &plan.raw_copies {
+        let sectors = sizes[r.place.disk]
+            .sectors
+            .iter()
+            .find(|s| s.0 == r.place.partition)
+            .map_or(0, |s| s.1);
+        let have = sectors * plan.disks[r.place.disk].sector_size;
+        if have < r.size_bytes {
+            return Err(ApplyError::RawTooBig {
+                disk: targets[r.place.disk].given.clone(),
+                part: r.place.partition,
+                holds: r.holds.clone(),
+                need: r.size_bytes,
+                have,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Every part of every dump, against SHA256SUMS.
 fn verify_parts(plan: &Plan, dir: &Path) -> Result<(), ApplyError> {
     let sums = parts::read_sums(dir)?;
@@ -163,6 +209,16 @@ fn verify_parts(plan: &Plan, dir: &Path) -> Result<(), ApplyError> {
             for p in &d.parts {
                 parts::verify(dir, p, &sums)?;
             }
+        }
+    }
+    for r in &plan.raw_copies {
+        for p in &r.parts {
+            parts::verify(dir, p, &sums)?;
+        }
+    }
+    for d in &plan.disks {
+        if let Some(b) = &d.boot_area {
+            parts::verify(dir, b, &sums)?;
         }
     }
     Ok(())
@@ -399,6 +455,18 @@ fn steps(plan: &Plan, args: &Args, targets: &[Target], sizes: &[Sizes]) -> Vec<S
             disk: i,
             numbers: d.partitions.iter().map(|p| p.number).collect(),
         });
+        if let Some(file) = &d.boot_area {
+            v.push(Step::BootArea {
+                disk: i,
+                file: file.clone(),
+            });
+        }
+    }
+    for (copy, r) in plan.raw_copies.iter().enumerate() {
+        v.push(Step::Raw {
+            copy,
+            node: node_of(targets, r.place.disk, r.place.partition),
+        });
     }
     for vg in &plan.volume_groups {
         let node = |p: crate::plan::Place| node_of(targets, p.disk, p.partition);
@@ -511,6 +579,22 @@ fn describe(s: &Step, plan: &Plan, args: &Args, targets: &[Target]) -> String {
             .join("\n"),
         Step::RemoveSymtab(p) => format!("rm {}", p.display()),
         Step::Unmount(p) => format!("umount {}", p.display()),
+        Step::BootArea { disk, file } => {
+            let (d, f) = (targets[*disk].dev.display(), args.from.join(file));
+            format!(
+                "dd if={} of={d} bs=440 count=1 conv=notrunc && dd if={} of={d} bs=512 skip=1 seek=1 conv=notrunc   # boot code",
+                f.display(),
+                f.display()
+            )
+        }
+        Step::Raw { copy, node } => {
+            let files: Vec<String> = plan.raw_copies[*copy]
+                .parts
+                .iter()
+                .map(|p| args.from.join(p).display().to_string())
+                .collect();
+            format!("cat {} | zstd -dc | dd of={node} bs=1M conv=fsync", files.join(" "))
+        }
     }
 }
 
@@ -573,6 +657,22 @@ fn execute(
             }
             Step::Restore { fs, at } => restore(plan, args, *fs, at)?,
             Step::RemoveSymtab(p) => remove_symtab(p)?,
+            Step::BootArea { disk, file } => {
+                crate::raw::write_boot_area(&targets[*disk].dev, &args.from.join(file)).map_err(
+                    |source| ApplyError::Write {
+                        path: targets[*disk].dev.clone(),
+                        source,
+                    },
+                )?
+            }
+            Step::Raw { copy, node } => {
+                crate::raw::restore(&plan.raw_copies[*copy], &args.from, Path::new(node)).map_err(
+                    |source| ApplyError::Write {
+                        path: node.into(),
+                        source,
+                    },
+                )?;
+            }
             Step::Unmount(at) => {
                 sys::run("umount", &[at.display().to_string()], None)?;
                 mounts.0.retain(|m| m != at);

@@ -160,6 +160,10 @@ struct Found {
     known: Vec<Known>,
     /// LVM physical volumes: place and node.
     pvs: Vec<(Place, String)>,
+    /// Partitions to copy whole: place, node, what they hold.
+    raws: Vec<(Place, String, String)>,
+    /// Each disk's device (a loop device for an image file).
+    sources: Vec<PathBuf>,
 }
 
 /// Fills the plan from the partitions: filesystems, swap, what is manual.
@@ -176,10 +180,13 @@ fn survey(sources: &mut [Source]) -> Result<Found, BackupError> {
             manual: Vec::new(),
             bootloader: Vec::new(),
             volume_groups: Vec::new(),
+            raw_copies: Vec::new(),
         },
         nodes: Vec::new(),
         known: Vec::new(),
         pvs: Vec::new(),
+        raws: Vec::new(),
+        sources: sources.iter().map(|s| s.dev.clone()).collect(),
     };
     for (d, src) in sources.iter_mut().enumerate() {
         let (code, grub) =
@@ -234,6 +241,7 @@ fn survey_partition(
             partition: Some(p.number),
             evidence: "a BIOS boot partition (GRUB's core.img)".into(),
         });
+        f.raws.push((place, node.clone(), p.content.clone()));
         return Ok(());
     }
     match p.content.as_str() {
@@ -280,6 +288,9 @@ fn survey_partition(
             }
         }
         "LVM2_member" => f.pvs.push((place, node.clone())),
+        "vfat" if p.size * 512 <= crate::raw::MAX_RAW_BYTES => {
+            f.raws.push((place, node.clone(), p.content.clone()))
+        }
         other => f.plan.manual.push(manual_step(&node, other, &p.type_)),
     }
     Ok(())
@@ -406,6 +417,9 @@ pub fn run(args: Args) -> Result<(), BackupError> {
         let dump = crate::dump::dump(&args, node, target, &plan.filesystems[target])?;
         plan.filesystems[target].dumps.push(dump);
     }
+    if args.level == 0 {
+        save_raw(&args, &found, &mut plan)?;
+    }
     plan.save(&args.to)?;
     eprintln!(
         "rrecover: backup of {} disk(s), {} filesystem(s) in {}; plan in {}",
@@ -419,6 +433,38 @@ pub fn run(args: Args) -> Result<(), BackupError> {
             "rrecover: manual step for {} ({}): {}",
             m.what, m.holds, m.steps
         );
+    }
+    Ok(())
+}
+
+/// Copies the EFI/BIOS boot partitions and each disk's boot code into DIR.
+fn save_raw(args: &Args, found: &Found, plan: &mut Plan) -> Result<(), BackupError> {
+    for (place, node, holds) in &found.raws {
+        let base = format!("disk{}-part{}.{holds}.zst", place.disk, place.partition);
+        let (size, parts) = crate::raw::save(Path::new(node), &args.to, &base, args.split)?;
+        parts::add_sums(&args.to, &parts)?;
+        plan.raw_copies.push(crate::raw::RawCopy {
+            place: *place,
+            holds: holds.clone(),
+            size_bytes: size,
+            parts: parts.into_iter().map(|p| p.0).collect(),
+        });
+    }
+    for (i, disk) in plan.disks.iter_mut().enumerate() {
+        if !disk.mbr_boot_code {
+            continue;
+        }
+        let gap = (disk.label == "dos")
+            .then(|| disk.partitions.iter().map(|p| p.start).min().unwrap_or(1) * disk.sector_size);
+        let src = &found.sources[i];
+        let area = crate::raw::read_boot_area(src, gap)
+            .map_err(probe_err("the boot code", &disk.source))?;
+        let name = format!("disk{i}.bootarea");
+        let path = args.to.join(&name);
+        std::fs::write(&path, &area).map_err(|source| BackupError::Dir { path, source })?;
+        let sum = parts::hash_file(&args.to.join(&name))?;
+        parts::add_sums(&args.to, &[(name.clone(), sum)])?;
+        disk.boot_area = Some(name);
     }
     Ok(())
 }

@@ -126,6 +126,7 @@ pub fn read(disk: &Path, size_bytes: u64) -> Result<(Disk, String), LayoutError>
             sfdisk_dump: String::new(),
             partitions,
             mbr_boot_code: false,
+            boot_area: None,
         },
         dump,
     ))

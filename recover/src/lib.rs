@@ -6,7 +6,8 @@
 //! Their pieces: [`plan`] (the plan file), [`layout`] (partition tables),
 //! [`fsparams`] (superblock -> mke2fs/tune2fs), [`probe`] (what a partition
 //! holds, swap headers), [`fstab`] (the mount table), [`parts`] (split parts
-//! and SHA-256), [`dump`] (rdump into parts), [`lvm`] (volume groups), [`sys`] (loop devices, tools).
+//! and SHA-256), [`dump`] (rdump into parts), [`lvm`] (volume groups), [`raw`] (EFI/BIOS boot partitions and boot code copied byte for byte), [`sys`] (loop
+//! devices, tools).
 
 pub mod apply;
 pub mod backup;
@@ -18,5 +19,6 @@ pub mod lvm;
 pub mod parts;
 pub mod plan;
 pub mod probe;
+pub mod raw;
 pub mod rescue;
 pub mod sys;

@@ -142,6 +142,20 @@ pub fn add_sums(dir: &Path, parts: &[(String, String)]) -> Result<(), PartError>
     std::fs::write(&path, text).map_err(|source| PartError::Write { path, source })
 }
 
+/// The SHA-256 of a file, in hex.
+pub fn hash_file(path: &Path) -> Result<String, PartError> {
+    let mut f = File::open(path).map_err(|source| PartError::Missing {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut hash = Sha256::new();
+    io::copy(&mut f, &mut hash).map_err(|source| PartError::Sums {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(hex(&hash.finalize()))
+}
+
 /// Hashes one part and checks it against SHA256SUMS.
 pub fn verify(dir: &Path, name: &str, sums: &BTreeMap<String, String>) -> Result<(), PartError> {
     let path = dir.join(name);

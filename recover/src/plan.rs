@@ -64,6 +64,9 @@ pub struct Plan {
     pub manual: Vec<Manual>,
     #[serde(default)]
     pub bootloader: Vec<Bootloader>,
+    /// Partitions kept byte for byte (EFI system, BIOS boot).
+    #[serde(default, rename = "raw")]
+    pub raw_copies: Vec<crate::raw::RawCopy>,
     /// LVM volume groups on the plan's partitions.
     #[serde(default, rename = "lvm")]
     pub volume_groups: Vec<crate::lvm::VolumeGroup>,
@@ -90,6 +93,10 @@ pub struct Disk {
     /// The first 440 bytes of the disk (boot code) were non-zero.
     #[serde(default)]
     pub mbr_boot_code: bool,
+    /// Then its boot code (and, on MBR disks, the gap before the first
+    /// partition) is kept in this file in DIR.
+    #[serde(default)]
+    pub boot_area: Option<String>,
 }
 
 /// One partition, in sfdisk's terms (sectors).

@@ -601,15 +601,39 @@ fn mbr_disk_onto_a_smaller_disk_with_fit() {
         .stdin
         .take()
         .unwrap()
-        .write_all(b"label: dos\nlabel-id: 0x1234abcd\nstart=2048, type=83, bootable\n")
+        .write_all(
+            b"label: dos\nlabel-id: 0x1234abcd\nstart=2048, size=16384, type=ef\nstart=18432, type=83, bootable\n",
+        )
         .unwrap();
     assert!(child.wait().unwrap().success());
     let _ = Command::new(tool("partx")).arg("-a").arg(&src.0).status();
+    // Boot code in the MBR and GRUB-style data in the gap before partition 1.
+    {
+        use std::os::unix::fs::FileExt;
+        let f = fs::OpenOptions::new().write(true).open(&src.0).unwrap();
+        let code: Vec<u8> = (0..440u32).map(|i| (i * 13 % 251) as u8 | 1).collect();
+        f.write_all_at(&code, 0).unwrap();
+        let gap: Vec<u8> = (0..(2047 * 512u32)).map(|i| (i % 253) as u8).collect();
+        f.write_all_at(&gap, 512).unwrap();
+    }
+    // An EFI system partition (vfat) with a bootloader file.
+    run(Command::new(tool("mkfs.vfat"))
+        .args(["-i", "1234ABCD", "-n", "ESP"])
+        .arg(src.part(1)));
+    // (mtools: the kernel here may have no vfat driver.)
+    let efi = w.join("BOOTX64.EFI");
+    fs::write(&efi, vec![0x4d; 70_000]).unwrap();
+    let esp = s(&src.part(1));
+    run(Command::new(tool("mmd")).args(["-i", &esp, "::/EFI", "::/EFI/BOOT"]));
+    run(Command::new(tool("mcopy"))
+        .args(["-i", &esp])
+        .arg(&efi)
+        .arg("::/EFI/BOOT/BOOTX64.EFI"));
     run(Command::new(tool("mke2fs"))
         .args(["-q", "-F", "-t", "ext4", "-b", "1024", "-L", "small"])
-        .arg(src.part(1)));
+        .arg(src.part(2)));
     {
-        let m = Mount::new(&src.part(1), &w.join("src"), false);
+        let m = Mount::new(&src.part(2), &w.join("src"), false);
         populate(&m.dir, ImageSpec::new("ext4", 1024));
     }
     let bk = w.join("bk");
@@ -638,7 +662,29 @@ fn mbr_disk_onto_a_smaller_disk_with_fit() {
         t.contains("label: dos") && t.contains("label-id: 0x1234abcd"),
         "{t}"
     );
-    assert!(t.contains("type=83, bootable"), "{t}");
+    assert!(
+        t.contains("type=83, bootable") && t.contains("type=ef"),
+        "{t}"
+    );
+    // The EFI partition and the boot code came back byte for byte.
+    let bytes = |p: &Path, n: usize| {
+        let mut b = vec![0u8; n];
+        use std::io::Read;
+        fs::File::open(p).unwrap().read_exact(&mut b).unwrap();
+        b
+    };
+    assert!(
+        bytes(&src.part(1), 8 << 20) == bytes(&dst.part(1), 8 << 20),
+        "ESP differs"
+    );
+    let (a, b) = (bytes(&src.0, 1 << 20), bytes(&dst.0, 1 << 20));
+    assert!(a[..440] == b[..440], "MBR boot code differs");
+    assert!(a[512..] == b[512..], "the gap before partition 1 differs");
+    assert!(
+        blkid(&dst.part(1)).contains("UUID=1234-ABCD"),
+        "{}",
+        blkid(&dst.part(1))
+    );
     let fields = |dev: &Path, name: &str| {
         fs_fields(dev)
             .into_iter()
@@ -646,15 +692,15 @@ fn mbr_disk_onto_a_smaller_disk_with_fit() {
             .unwrap()
     };
     assert_eq!(
-        fields(&src.part(1), "Filesystem UUID"),
-        fields(&dst.part(1), "Filesystem UUID")
+        fields(&src.part(2), "Filesystem UUID"),
+        fields(&dst.part(2), "Filesystem UUID")
     );
     assert_ne!(
-        fields(&src.part(1), "Block count"),
-        fields(&dst.part(1), "Block count")
+        fields(&src.part(2), "Block count"),
+        fields(&dst.part(2), "Block count")
     );
-    let a = Mount::new(&src.part(1), &w.join("cmp-src"), true);
-    let b = Mount::new(&dst.part(1), &w.join("cmp-dst"), true);
+    let a = Mount::new(&src.part(2), &w.join("cmp-src"), true);
+    let b = Mount::new(&dst.part(2), &w.join("cmp-dst"), true);
     let diffs = compare_trees(&a.dir, &b.dir, &[]);
     assert!(diffs.is_empty(), "files differ after --fit: {diffs:#?}");
 }
