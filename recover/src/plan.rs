@@ -37,6 +37,13 @@ pub enum PlanError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("the plan {path} names {what} on disk {disk} partition {partition}, which its [[disk]] tables do not have")]
+    NoSuchPartition {
+        path: PathBuf,
+        what: String,
+        disk: usize,
+        partition: u32,
+    },
     #[error("cannot encode the plan: {0}")]
     Encode(#[from] toml::ser::Error),
 }
@@ -219,6 +226,7 @@ impl Plan {
                 found: plan.version,
             });
         }
+        plan.check_places(&path)?;
         Ok(plan)
     }
 
@@ -237,6 +245,46 @@ impl Plan {
             .map_err(|source| PlanError::Write { path, source })
     }
 
+    /// Every place the plan names must be a partition of its disks (the
+    /// file may have been edited by hand).
+    fn check_places(&self, path: &Path) -> Result<(), PlanError> {
+        let mut named: Vec<(String, Place)> = Vec::new();
+        named.extend(
+            self.filesystems
+                .iter()
+                .map(|f| (format!("filesystem {}", f.mkfs.uuid), f.place)),
+        );
+        named.extend(
+            self.swaps
+                .iter()
+                .map(|s| (format!("swap {}", s.uuid), s.place)),
+        );
+        named.extend(
+            self.raw_copies
+                .iter()
+                .map(|r| (format!("a copy of {}", r.holds), r.place)),
+        );
+        for vg in &self.volume_groups {
+            named.extend(
+                vg.pvs
+                    .iter()
+                    .map(|p| (format!("a PV of volume group {}", vg.name), p.place)),
+            );
+        }
+        match named
+            .into_iter()
+            .find(|(_, p)| self.partition(*p).is_none())
+        {
+            Some((what, p)) => Err(PlanError::NoSuchPartition {
+                path: path.to_path_buf(),
+                what,
+                disk: p.disk,
+                partition: p.partition,
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// The partition at `place`.
     pub fn partition(&self, place: Place) -> Option<&Partition> {
         self.disks
@@ -244,5 +292,51 @@ impl Plan {
             .partitions
             .iter()
             .find(|p| p.number == place.partition)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hand_edited_plan_naming_a_missing_partition_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = r#"
+version = 1
+created = 0
+[[disk]]
+source = "/dev/sda"
+size_bytes = 1048576
+sector_size = 512
+label = "gpt"
+label_id = ""
+sfdisk_dump = ""
+[[disk.partition]]
+number = 1
+start = 2048
+size = 100
+type = "L"
+node = "/dev/sda1"
+content = "swap"
+[[swap]]
+disk = 0
+partition = 2
+uuid = "u"
+page_size = 4096
+pages = 10
+"#;
+        std::fs::write(dir.path().join(PLAN_FILE), text).unwrap();
+        let e = Plan::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("swap u on disk 0 partition 2"), "{e}");
+        std::fs::write(
+            dir.path().join(PLAN_FILE),
+            text.replace("partition = 2", "partition = 1"),
+        )
+        .unwrap();
+        let plan = Plan::load(dir.path()).unwrap();
+        assert_eq!(plan.swaps[0].pages, 10);
+        plan.save(dir.path()).unwrap();
+        assert_eq!(Plan::load(dir.path()).unwrap(), plan);
     }
 }
