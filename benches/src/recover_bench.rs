@@ -187,14 +187,19 @@ pub fn run(settings: &Settings, image: &Path) -> Result<Vec<Comparison>, Error> 
             format!("sh {}", show(&script)),
             || {
                 settle_writeback();
-                let s = measure::run(&by_hand)?;
+                let s = measure::run(&by_hand);
+                // A failed script leaves its mounts: clear them so the disk detaches.
+                let _ = measure::capture("umount", &["-R", &show(&mnt)]);
+                let s = s?;
                 check_tree("tree restored by the by-hand script", &part, dir, &manifest)?;
                 Ok(Measured::new(s, None))
             },
         ),
         Case::new("rrecover apply", apply.display(), || {
             settle_writeback();
-            let s = measure::run(&apply)?;
+            let s = measure::run(&apply);
+            let _ = measure::capture("umount", &["-R", &show(&mnt)]);
+            let s = s?;
             check_tree("tree restored by rrecover apply", &part, dir, &manifest)?;
             Ok(Measured::new(s, None))
         }),
