@@ -459,6 +459,37 @@ fn backup_then_apply_rebuilds_the_disk() {
     );
     assert!(all_zero(&dst_img), "--dry-run wrote to the disk");
 
+    // A missing tool is named before anything is written.
+    let bin = w.join("no-mkswap");
+    fs::create_dir_all(&bin).unwrap();
+    for t in [
+        "sfdisk", "mke2fs", "tune2fs", "mount", "umount", "lvm", "losetup", "partx",
+    ] {
+        std::os::unix::fs::symlink(tool(t), bin.join(t)).unwrap();
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_rrecover"))
+        .args([
+            "apply",
+            "--from",
+            &s(&bk),
+            "--target",
+            &s(&mnt),
+            &s(&dst_img),
+        ])
+        .env("PATH", &bin)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("missing tools: mkswap (Debian package util-linux)"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        all_zero(&dst_img),
+        "an apply missing a tool wrote to the disk"
+    );
+
     // A damaged part, then a missing one: refused, naming it, nothing written.
     let victim = parts.iter().max().unwrap().clone();
     let good = fs::read(bk.join(&victim)).unwrap();
