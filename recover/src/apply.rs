@@ -160,7 +160,6 @@ pub fn run(args: Args) -> Result<(), ApplyError> {
             given: args.disks.len(),
         });
     }
-    verify_parts(&plan, &args.from)?;
     check_tools(&plan)?;
     let mut targets = open_targets(&args)?;
     let mut sizes = Vec::new();
@@ -169,6 +168,8 @@ pub fn run(args: Args) -> Result<(), ApplyError> {
         check_blank(t, args.yes)?;
     }
     check_raw_sizes(&plan, &targets, &sizes)?;
+    // Last of the checks: hashing every part takes longest.
+    verify_parts(&plan, &args.from)?;
     let steps = steps(&plan, &args, &targets, &sizes);
     if args.dry_run {
         for s in &steps {
