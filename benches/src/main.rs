@@ -7,6 +7,7 @@
 //! dump-benches dump    --image IMG [--runs 3]
 //! dump-benches restore --image IMG [--runs 3]      (root)
 //! dump-benches scan    --image IMG [--runs 3]
+//! dump-benches recover --image IMG [--runs 3]      (root; needs rrecover built)
 //! dump-benches all     [--image /var/tmp/bench.img] [--size-mb 700] [--runs 3] [--report FILE]
 //! common: --scratch DIR (default /var/tmp), --rdump PATH, --rrestore PATH
 //! ```
@@ -19,6 +20,7 @@ mod image;
 mod manifest;
 mod measure;
 mod prng;
+mod recover_bench;
 mod report;
 mod restore_bench;
 mod scan_bench;
@@ -30,10 +32,11 @@ use std::path::{Path, PathBuf};
 use error::{Error, IoContext};
 use settings::Settings;
 
-const USAGE: &str = "usage: dump-benches <image|dump|restore|scan|all> [options]
+const USAGE: &str = "usage: dump-benches <image|dump|restore|recover|scan|all> [options]
   image   --size-mb N (default 700) --out IMG (default /var/tmp/bench.img) [--seed N]
   dump    --image IMG      rdump vs dump 0.4b47 (plain, -z6), rdump --zstd=3 vs fsarchiver -Z3
   restore --image IMG      rrestore vs restore 0.4b47 (-r into ext4 and tmpfs, -t); needs root
+  recover --image IMG      rrecover backup vs rdump, apply vs its --dry-run commands; root
   scan    --image IMG      fsimage inode scan and data read vs cat IMG > /dev/null
   all     [--image IMG] [--size-mb N]   all of the above (makes IMG if missing), Markdown report
 options: --runs N (default 3) --scratch DIR (default /var/tmp) --rdump PATH --rrestore PATH
@@ -146,6 +149,10 @@ fn run(a: &Args) -> Result<(), Error> {
         "restore" => emit(
             a,
             &report::section("restore", &restore_bench::run(&a.settings, need_image(a)?)?),
+        ),
+        "recover" => emit(
+            a,
+            &report::section("recover", &recover_bench::run(&a.settings, need_image(a)?)?),
         ),
         "scan" => {
             let img = need_image(a)?;

@@ -29,8 +29,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
-        Command::Backup(a) => backup::run(a),
-        Command::Apply(a) => apply::run(a),
+        Command::Backup(a) => backup::run(a).map_err(|e| e.to_string()),
+        Command::Apply(a) => apply::run(a).map_err(|e| e.to_string()),
         Command::Mkrescue(a) => rescue::run(a),
     };
     match result {
