@@ -35,8 +35,9 @@ pub enum CompressionChoice {
     Lzo,
 }
 
-/// dump's default dumpdates file (the Debian build's _PATH_DUMPDATES).
-pub const DEFAULT_DUMPDATES: &str = "/etc/dumpdates";
+/// dump's default dumpdates file (the Debian build's _PATH_DUMPDATES: its
+/// dump 0.4b47 opens /var/lib/dumpdates, not the BSD /etc/dumpdates).
+pub const DEFAULT_DUMPDATES: &str = "/var/lib/dumpdates";
 
 /// What the tape-length options (`-a`, `-B`, `-c`, `-d`, `-s`) said. rdump
 /// writes one volume however long: they only decide how the estimate is
@@ -155,6 +156,12 @@ pub struct Options {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Dump(Box<Options>),
+    /// `-W` (`'W'`) or `-w` (`'w'`): the dumpdates report, from the
+    /// dumpdates file named before the option (dump acts on it at once).
+    LastDump {
+        which: char,
+        dumpdates: PathBuf,
+    },
     Help,
     Version,
 }
@@ -204,8 +211,6 @@ const UNSUPPORTED: &[(char, &str)] = &[
     ('m', "metadata-only records for incremental dumps"),
     ('M', "multi-volume dump"),
     ('Q', "tape position file"),
-    ('W', "list the dumpdates file"),
-    ('w', "list filesystems that need a dump"),
 ];
 
 /// Options of the key-letter form that take the next word as argument
@@ -281,6 +286,8 @@ struct Parser {
     exclude_inodes: Vec<u32>,
     exclude_files: Vec<PathBuf>,
     positional: Vec<String>,
+    /// `-W` or `-w` was met: dump reports at once and ignores the rest.
+    last_dump: Option<char>,
 }
 
 impl Parser {
@@ -297,6 +304,14 @@ impl Parser {
                 }
             } else if arg.len() > 1 && arg.starts_with('-') {
                 self.short_cluster(&arg[1..], &mut it)?;
+                if let Some(which) = self.last_dump {
+                    return Ok(Command::LastDump {
+                        which,
+                        dumpdates: self
+                            .dumpdates
+                            .unwrap_or_else(|| PathBuf::from(DEFAULT_DUMPDATES)),
+                    });
+                }
             } else {
                 self.positional.push(arg);
             }
@@ -365,6 +380,10 @@ impl Parser {
                 // Notifying the operator group: rdump never waits for an
                 // operator, so there is nothing to notify about.
                 'n' => {}
+                'W' | 'w' => {
+                    self.last_dump = Some(c);
+                    return Ok(());
+                }
                 'y' => self.set_compression(CompressionChoice::Lzo, "-y")?,
                 'b' | 'f' | 'L' | 'T' | 'B' | 'd' | 'D' | 'e' | 'E' | 'h' | 'I' | 's' => {
                     let value = if rest.is_empty() {
@@ -566,6 +585,7 @@ usage: rdump [-level#] [-acnqSuvy] [-b blocksize] [-B records] [-d density]
              [-D file] [-e inodes] [-E file] [-f file] [-h level]
              [-I nr errors] [-j[level]] [-L label] [-s feet] [-T date]
              [-z[level]] [--zstd[=level]] [--threads N] filesystem
+       rdump [-D file] -W | -w
        rdump 0usf 1048576 - /dev/sda1       (historic key-letter form)
 
   -0 .. -9      dump level (default 0); level N dumps what changed since the
@@ -587,6 +607,10 @@ usage: rdump [-level#] [-acnqSuvy] [-b blocksize] [-B records] [-d density]
   -u            once the dump is complete, record it in the dumpdates file
   -D file       the dumpdates file (default {dumpdates})
   -v            verbose: report every inode dumped
+  -W            print the latest dump of each filesystem of /etc/mtab and
+                /etc/fstab and of the dumpdates file ('>': needs a dump, by
+                fstab's dump frequency) and exit; -D must come before it
+  -w            print only the filesystems that need a dump, and exit
   -a, -B records, -c, -d density, -s feet
                 tape length (dump's: the estimate is then given in tapes);
                 rdump writes one volume however long, and warns when the
@@ -605,7 +629,7 @@ usage: rdump [-level#] [-acnqSuvy] [-b blocksize] [-B records] [-d density]
   --help        print this help
   --version     print the version
 
-dump's -A, -F, -k, -m, -M, -Q, -W and -w are not supported (refused by name).
+dump's -A, -F, -k, -m, -M and -Q are not supported (refused by name).
 
 The filesystem is a block device, an image file, a mount point, or LABEL=name
 or UUID=uuid. With SOURCE_DATE_EPOCH set, the dump date is taken from it, so

@@ -132,6 +132,25 @@ fn abort(reporter: &Reporter, status: i32, why: impl std::fmt::Display) -> i32 {
     status
 }
 
+/// `-W`/`-w`: prints the dumpdates report of the system's mount tables;
+/// returns the exit status.
+pub fn last_dump(which: char, dumpdates: &std::path::Path) -> i32 {
+    let reporter = Reporter::new(ProgressMode::Lines);
+    let tables = crate::lastdump::default_tables();
+    let tables: Vec<&std::path::Path> = tables.iter().map(|p| p.as_path()).collect();
+    let now = chrono::Utc::now().timestamp();
+    match crate::lastdump::report(which, &tables, dumpdates, now) {
+        Ok(report) => {
+            for w in &report.warnings {
+                reporter.msg(w);
+            }
+            print!("{}", report.stdout);
+            X_FINOK
+        }
+        Err(e) => abort(&reporter, X_ABORT, e),
+    }
+}
+
 /// Runs a dump; returns the exit status.
 pub fn run(mut opts: Options) -> i32 {
     let mode = if !opts.quiet && !opts.estimate_only && std::io::stderr().is_terminal() {

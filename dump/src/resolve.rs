@@ -160,7 +160,12 @@ impl Resolver {
         })
     }
 
-    fn by_tag(&self, kind: &'static str, dir: &str, value: &str) -> Result<PathBuf, ResolveError> {
+    pub(crate) fn by_tag(
+        &self,
+        kind: &'static str,
+        dir: &str,
+        value: &str,
+    ) -> Result<PathBuf, ResolveError> {
         let base = self.disk_dir.join(dir);
         let mut candidates = vec![base.join(udev_escape(value))];
         if kind == "UUID" {

@@ -198,8 +198,8 @@ fn tape_length_and_unsupported_options() {
             "option -M (multi-volume dump) is not supported",
         ),
         (
-            vec!["-0", "-W"],
-            "option -W (list the dumpdates file) is not supported",
+            vec!["-0", "-k", "-f", "x", "fs"],
+            "option -k (Kerberos remote tape) is not supported",
         ),
         (
             vec!["-0", "-a", "-s", "100", "fs"],
