@@ -150,6 +150,9 @@ pub struct Options {
     pub exclude_files: Vec<PathBuf>,
     /// The filesystem argument as given.
     pub filesystem: String,
+    /// More paths after it (a subtree dump of several paths; refused with
+    /// dump's "Unknown arguments to dump" unless the first is a subtree).
+    pub more_paths: Vec<String>,
 }
 
 /// What the command line asks for.
@@ -504,10 +507,7 @@ impl Parser {
         }
         let mut positional = self.positional.into_iter();
         let filesystem = positional.next().ok_or(CliError::NoFilesystem)?;
-        let extra: Vec<String> = positional.collect();
-        if !extra.is_empty() {
-            return Err(CliError::ExtraArguments(extra.join(" ")));
-        }
+        let more_paths: Vec<String> = positional.collect();
         let target = match self.target {
             Some(t) => t,
             None => default_target(std::env::var("TAPE").ok()),
@@ -540,6 +540,7 @@ impl Parser {
             exclude_inodes: self.exclude_inodes,
             exclude_files: self.exclude_files,
             filesystem,
+            more_paths,
         })))
     }
 }
@@ -585,6 +586,7 @@ usage: rdump [-level#] [-acnqSuvy] [-b blocksize] [-B records] [-d density]
              [-D file] [-e inodes] [-E file] [-f file] [-h level]
              [-I nr errors] [-j[level]] [-L label] [-s feet] [-T date]
              [-z[level]] [--zstd[=level]] [--threads N] filesystem
+       rdump -0 [options] /mnt/point/dir [more paths on that filesystem]
        rdump [-D file] -W | -w
        rdump 0usf 1048576 - /dev/sda1       (historic key-letter form)
 
@@ -632,7 +634,9 @@ usage: rdump [-level#] [-acnqSuvy] [-b blocksize] [-B records] [-d density]
 dump's -A, -F, -k, -m, -M and -Q are not supported (refused by name).
 
 The filesystem is a block device, an image file, a mount point, or LABEL=name
-or UUID=uuid. With SOURCE_DATE_EPOCH set, the dump date is taken from it, so
+or UUID=uuid. A directory inside a mounted filesystem, with any more paths
+of the same filesystem after it, makes a level 0 subtree dump of just those
+paths (dump's files-and-directories mode; no -u). With SOURCE_DATE_EPOCH set, the dump date is taken from it, so
 the same filesystem always gives the same bytes. See rdump(8).
 ",
         version = env!("CARGO_PKG_VERSION"),
@@ -818,10 +822,7 @@ mod tests {
             parse(args(&["-f"])),
             Err(CliError::MissingArgument("f".into()))
         );
-        assert_eq!(
-            parse(args(&["-0", "a", "b"])),
-            Err(CliError::ExtraArguments("b".into()))
-        );
+        assert_eq!(opts(&["-0", "a", "b", "c"]).more_paths, ["b", "c"]);
         // Like dump, a first word without a dash is a set of key letters.
         assert_eq!(
             parse(args(&["/dev/sda1"])),

@@ -121,6 +121,7 @@ fn exclusions(opts: &Options, level: u32) -> Result<Exclusions, String> {
         inodes,
         // dump's nonodump = level < honorlevel.
         honor_nodump: level >= opts.honor_level,
+        only: None,
     })
 }
 
@@ -151,6 +152,40 @@ pub fn last_dump(which: char, dumpdates: &std::path::Path) -> i32 {
     }
 }
 
+/// The filesystem argument and any more paths (a subtree dump), with
+/// dump's refusals: more paths after a whole filesystem, a subtree dump at
+/// a level above 0 or with -u, paths on different filesystems. `Err` is the
+/// exit status, the message printed.
+fn resolve_paths(opts: &Options, level: u32) -> Result<crate::resolve::Resolved, i32> {
+    let r = Reporter::new(ProgressMode::Lines);
+    let resolver = Resolver::default();
+    let mut resolved = resolver
+        .resolve(&opts.filesystem)
+        .map_err(|e| abort(&r, X_STARTUP, e))?;
+    if resolved.subtree.is_empty() && !opts.more_paths.is_empty() {
+        // dump prints this one without its "  DUMP: " prefix.
+        eprintln!("Unknown arguments to dump: {}", opts.more_paths.join(" "));
+        r.msg("The ENTIRE dump is aborted.");
+        return Err(X_STARTUP);
+    }
+    if !resolved.subtree.is_empty() {
+        if opts.update_dumpdates {
+            let why = "You can't update the dumpdates file when dumping a subdirectory";
+            return Err(abort(&r, X_STARTUP, why));
+        }
+        if level > 0 {
+            let why = "Only level 0 dumps are allowed on a subdirectory";
+            return Err(abort(&r, X_STARTUP, why));
+        }
+    }
+    for path in &opts.more_paths {
+        resolver
+            .add_path(&mut resolved, path)
+            .map_err(|e| abort(&r, X_STARTUP, e))?;
+    }
+    Ok(resolved)
+}
+
 /// Runs a dump; returns the exit status.
 pub fn run(mut opts: Options) -> i32 {
     let mode = if !opts.quiet && !opts.estimate_only && std::io::stderr().is_terminal() {
@@ -174,6 +209,10 @@ pub fn run(mut opts: Options) -> i32 {
     let Ok(mut level) = opts.level.parse::<u32>() else {
         return abort(r, X_STARTUP, format_args!("bad dump level {}", opts.level));
     };
+    let resolved = match resolve_paths(&opts, level) {
+        Ok(x) => x,
+        Err(status) => return status,
+    };
     if opts.update_dumpdates && !opts.estimate_only {
         match dumpdates::ensure_exists(&opts.dumpdates) {
             Ok(true) => r.msg(format_args!(
@@ -186,10 +225,6 @@ pub fn run(mut opts: Options) -> i32 {
     }
     let date = match dump_date(std::env::var("SOURCE_DATE_EPOCH").ok().as_deref()) {
         Ok(d) => d,
-        Err(e) => return abort(r, X_STARTUP, e),
-    };
-    let resolved = match Resolver::default().resolve(&opts.filesystem) {
-        Ok(x) => x,
         Err(e) => return abort(r, X_STARTUP, e),
     };
     let disk = resolved.device.display().to_string();
@@ -251,6 +286,21 @@ pub fn run(mut opts: Options) -> i32 {
             r.msg(line);
         }
         r.msg("mapping (Pass I) [regular files]");
+    }
+    let mut exclusions = exclusions;
+    if !resolved.subtree.is_empty() {
+        match plan::subtree_inodes(&fs, r, &resolved.subtree) {
+            Ok(set) => exclusions.only = Some(set),
+            Err(n) => {
+                let given = std::iter::once(&opts.filesystem).chain(&opts.more_paths);
+                let path = given.clone().nth(n).map_or("", |p| p.as_str());
+                return abort(
+                    r,
+                    X_STARTUP,
+                    format_args!("File cannot be accessed ({path})."),
+                );
+            }
+        }
     }
     let plan = match plan::plan(&fs, r, &exclusions, since) {
         Ok(p) => p,

@@ -68,6 +68,8 @@ fn help_and_man_page_describe_every_option() {
         "-n",
         "-e",
         "-E",
+        "-W",
+        "-w",
     ] {
         assert!(help.contains(opt), "--help does not mention {opt}");
         let roff = opt.replace('-', "\\-");
@@ -512,14 +514,16 @@ fn unusable_filesystem_arguments() {
     );
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr_of(&o).contains("missing.img"), "{}", stderr_of(&o));
-    // A directory that is not a mount point.
+    // A directory of a filesystem that is not ext2/3/4 (a subtree dump of
+    // a directory is refused there).
+    let shm = tempfile::tempdir_in("/dev/shm").expect("a directory in /dev/shm (tmpfs)");
     let o = rdump(
-        &[os("-0"), os("-f"), os("/dev/null"), work.path().as_os_str()],
+        &[os("-0"), os("-f"), os("/dev/null"), shm.path().as_os_str()],
         &[],
     );
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stderr_of(&o).contains("not a mount point"),
+        stderr_of(&o).contains("not as ext2/ext3/ext4"),
         "{}",
         stderr_of(&o)
     );
