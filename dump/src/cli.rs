@@ -88,6 +88,12 @@ impl Media {
         (blocks * 1024.0 / density + blocks / ntrec as f64 * gap) / tsize
     }
 
+    /// Records per volume when volumes are cut by size (`-B`, rounded down
+    /// to whole records as dump does, at least one); `None` otherwise.
+    pub fn records_per_volume(&self, ntrec: usize) -> Option<u64> {
+        self.blocks_per_volume.map(|b| (b / ntrec as u64).max(1))
+    }
+
     /// dump's `unlimited`: true unless a tape length was given.
     pub fn unlimited(&self) -> bool {
         self.blocks_per_volume.is_none()
@@ -119,7 +125,14 @@ pub struct Options {
     pub level: String,
     /// Tape record size in 1 KiB blocks (`-b`).
     pub ntrec: usize,
+    /// The first (or only) output of `-f`.
     pub target: Target,
+    /// The outputs after it in a comma list (`-f a,b,c`): volume 2, 3, ...
+    pub more_targets: Vec<Target>,
+    /// `-M`: the outputs are `target` with 001, 002, ... appended.
+    pub multi_volume: bool,
+    /// `-F script`: run at the end of each volume but the last.
+    pub eot_script: Option<String>,
     pub compression: CompressionChoice,
     /// `-L`, already truncated to [`LABEL_MAX`] bytes.
     pub label: Option<String>,
@@ -209,10 +222,8 @@ pub enum CliError {
 /// by name rather than as unknown.
 const UNSUPPORTED: &[(char, &str)] = &[
     ('A', "archive file of the table of contents"),
-    ('F', "end-of-tape script"),
     ('k', "Kerberos remote tape"),
     ('m', "metadata-only records for incremental dumps"),
-    ('M', "multi-volume dump"),
     ('Q', "tape position file"),
 ];
 
@@ -274,6 +285,9 @@ struct Parser {
     last_was_digit: bool,
     ntrec: Option<usize>,
     target: Option<Target>,
+    more_targets: Vec<Target>,
+    multi_volume: bool,
+    eot_script: Option<String>,
     compression: Option<(CompressionChoice, &'static str)>,
     label: Option<String>,
     label_truncated_from: Option<String>,
@@ -383,12 +397,13 @@ impl Parser {
                 // Notifying the operator group: rdump never waits for an
                 // operator, so there is nothing to notify about.
                 'n' => {}
+                'M' => self.multi_volume = true,
                 'W' | 'w' => {
                     self.last_dump = Some(c);
                     return Ok(());
                 }
                 'y' => self.set_compression(CompressionChoice::Lzo, "-y")?,
-                'b' | 'f' | 'L' | 'T' | 'B' | 'd' | 'D' | 'e' | 'E' | 'h' | 'I' | 's' => {
+                'b' | 'f' | 'F' | 'L' | 'T' | 'B' | 'd' | 'D' | 'e' | 'E' | 'h' | 'I' | 's' => {
                     let value = if rest.is_empty() {
                         it.next()
                             .ok_or_else(|| CliError::MissingArgument(c.to_string()))?
@@ -433,12 +448,18 @@ impl Parser {
                 self.ntrec = Some(n);
             }
             'f' => {
-                self.target = Some(if value == "-" {
-                    Target::Stdout
-                } else {
-                    Target::Path(PathBuf::from(value))
+                // dump's -f takes a comma list: one output per volume.
+                let mut names = value.split(',').map(|v| {
+                    if v == "-" {
+                        Target::Stdout
+                    } else {
+                        Target::Path(PathBuf::from(v))
+                    }
                 });
+                self.target = names.next();
+                self.more_targets = names.collect();
             }
+            'F' => self.eot_script = Some(value),
             'L' => {
                 if value.len() > LABEL_MAX {
                     let mut end = LABEL_MAX;
@@ -523,6 +544,9 @@ impl Parser {
                 _ => DEFAULT_NTREC,
             }),
             target,
+            more_targets: self.more_targets,
+            multi_volume: self.multi_volume,
+            eot_script: self.eot_script,
             compression: self.compression.map_or(CompressionChoice::None, |(c, _)| c),
             label: self.label,
             label_truncated_from: self.label_truncated_from,
@@ -582,8 +606,9 @@ pub fn help_text() -> String {
         "\
 rdump {version} - dump an ext2/ext3/ext4 filesystem in the format of dump 0.4b47
 
-usage: rdump [-level#] [-acnqSuvy] [-b blocksize] [-B records] [-d density]
-             [-D file] [-e inodes] [-E file] [-f file] [-h level]
+usage: rdump [-level#] [-acMnqSuvy] [-b blocksize] [-B records] [-d density]
+             [-D file] [-e inodes] [-E file] [-f file[,file...]] [-F script]
+             [-h level]
              [-I nr errors] [-j[level]] [-L label] [-s feet] [-T date]
              [-z[level]] [--zstd[=level]] [--threads N] filesystem
        rdump -0 [options] /mnt/point/dir [more paths on that filesystem]
@@ -595,7 +620,11 @@ usage: rdump [-level#] [-acnqSuvy] [-b blocksize] [-B records] [-d density]
   -b blocksize  kilobytes per tape record, 1..{max_ntrec} (default {ntrec};
                 {zstd_ntrec} with --zstd)
   -f file       write the dump to file, device or fifo; '-' is standard output
-                (default: $TAPE, else /dev/tape)
+                (default: $TAPE, else /dev/tape); a comma list a,b,c names
+                the outputs of volumes 1, 2, 3
+  -M            multi-volume files: -f base writes base001, base002, ...
+  -F script     run 'script FILE VOLUME' after each volume but the last;
+                exit 0: go on, 1: ask the operator, other: abort
   -j[level]     compress each record with bzip2, level 1..9 (default 2)
   -y            compress each record with LZO
   -z[level]     compress each record with zlib, level 1..9 (default 2)
@@ -613,10 +642,11 @@ usage: rdump [-level#] [-acnqSuvy] [-b blocksize] [-B records] [-d density]
                 /etc/fstab and of the dumpdates file ('>': needs a dump, by
                 fstab's dump frequency) and exit; -D must come before it
   -w            print only the filesystems that need a dump, and exit
-  -a, -B records, -c, -d density, -s feet
+  -B records    1 KiB blocks per volume: the dump is cut into volumes
+                there, as dump cuts them (not when compressing, yet)
+  -a, -c, -d density, -s feet
                 tape length (dump's: the estimate is then given in tapes);
-                rdump writes one volume however long, and warns when the
-                estimate exceeds the length given
+                rdump warns when the estimate exceeds the length given
   -e inodes     leave out these inodes (comma-separated numbers); a
                 directory takes what is under it along
   -E file       leave out the inodes listed in file, one number per line
@@ -631,7 +661,7 @@ usage: rdump [-level#] [-acnqSuvy] [-b blocksize] [-B records] [-d density]
   --help        print this help
   --version     print the version
 
-dump's -A, -F, -k, -m, -M and -Q are not supported (refused by name).
+dump's -A, -k, -m and -Q are not supported (refused by name).
 
 The filesystem is a block device, an image file, a mount point, or LABEL=name
 or UUID=uuid. A directory inside a mounted filesystem, with any more paths

@@ -12,11 +12,11 @@ use crate::cli::{CompressionChoice, Options, Target};
 use crate::content::{Context, DeviceBlocks};
 use crate::dumpdates;
 use crate::layout::{self, VolumeInfo};
-use crate::output::Output;
 use crate::pipeline::{self, Settings};
 use crate::plan::{self, Exclusions};
 use crate::report::{self, ProgressMode, Reporter};
 use crate::resolve::Resolver;
+use crate::volumes::{VolumePolicy, VolumeStats, Volumes};
 
 /// dump's exit statuses.
 pub const X_FINOK: i32 = 0;
@@ -186,6 +186,39 @@ fn resolve_paths(opts: &Options, level: u32) -> Result<crate::resolve::Resolved,
     Ok(resolved)
 }
 
+fn compressed_opt(opts: &Options) -> bool {
+    opts.compression != CompressionChoice::None
+}
+
+/// Where the volumes go and how long they are. Volumes are cut by `-B`
+/// (tape lengths only change the estimate); not on standard output (dump's
+/// pipeout), and not yet when compressing (one volume then, with the
+/// warning about the estimate).
+fn volume_policy(opts: &Options, compressed: bool, r: Option<&Reporter>) -> VolumePolicy {
+    let mut targets = vec![opts.target.clone()];
+    targets.extend(opts.more_targets.iter().cloned());
+    let mut records_per_volume = opts.media.records_per_volume(opts.ntrec);
+    if opts.target == Target::Stdout {
+        records_per_volume = None;
+    }
+    if compressed && records_per_volume.is_some() {
+        r.into_iter().for_each(|r| {
+            r.warning("multi-volume dumps are not written compressed yet: the dump is one volume")
+        });
+        records_per_volume = None;
+    }
+    if opts.ntrec == 1 && records_per_volume == Some(1) {
+        // A volume of one 1 KiB record would hold only its volume header.
+        records_per_volume = Some(2);
+    }
+    VolumePolicy {
+        records_per_volume,
+        targets,
+        numbered: opts.multi_volume,
+        eot_script: opts.eot_script.clone(),
+    }
+}
+
 /// Runs a dump; returns the exit status.
 pub fn run(mut opts: Options) -> i32 {
     let mode = if !opts.quiet && !opts.estimate_only && std::io::stderr().is_terminal() {
@@ -242,9 +275,31 @@ pub fn run(mut opts: Options) -> i32 {
         Ok(x) => x,
         Err(e) => return abort(r, X_STARTUP, e),
     };
-    let tape_name = match &opts.target {
+    // With -M the first volume's name (base001), as dump says.
+    // With -M the first volume's name (base001), else -f as given (a
+    // comma list whole), as dump says.
+    let shown = |t: &Target| match t {
         Target::Stdout => "standard output".to_string(),
         Target::Path(p) => p.display().to_string(),
+    };
+    let tape_name = if opts.multi_volume {
+        volume_policy(&opts, false, None)
+            .target(1)
+            .map_or_else(|| shown(&opts.target), |t| shown(&t))
+    } else {
+        std::iter::once(&opts.target)
+            .chain(&opts.more_targets)
+            .map(|t| match t {
+                Target::Stdout => "-".to_string(),
+                t => shown(t),
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let tape_name = if opts.more_targets.is_empty() && opts.target == Target::Stdout {
+        "standard output".to_string()
+    } else {
+        tape_name
     };
     if !opts.estimate_only {
         r.msg(format_args!(
@@ -320,18 +375,20 @@ pub fn run(mut opts: Options) -> i32 {
         r.msg(format_args!(
             "estimated {estimate} blocks on {volumes:.2} tape(s)."
         ));
-        if volumes > 1.0 {
+        if volumes > 1.0 && (compressed_opt(&opts) || opts.media.blocks_per_volume.is_none()) {
             r.warning(
-                "the dump will not fit one volume of the size given (-B, -c, -d, -s); rdump writes a single volume (multi-volume dumps are not supported), so the medium must hold all of it",
+                "the dump will not fit one volume of the size given (-B, -c, -d, -s); rdump writes a single volume here (it cuts volumes by -B only, and not when compressing), so the medium must hold all of it",
             );
         }
     }
 
-    let mut out = match Output::open(&opts.target) {
+    let compressed = opts.compression != CompressionChoice::None;
+    let policy = volume_policy(&opts, compressed, Some(r));
+    let names_volumes = policy.names_volumes();
+    let mut out = match Volumes::open(policy, r, now_secs()) {
         Ok(o) => o,
         Err(e) => return abort(r, X_ABORT, e),
     };
-    let compressed = opts.compression != CompressionChoice::None;
     let volume = VolumeInfo {
         date,
         level: level as i32,
@@ -369,9 +426,13 @@ pub fn run(mut opts: Options) -> i32 {
         threads,
         ntrec: opts.ntrec,
         compression: compression(opts.compression),
+        records_per_volume: out.records_per_volume(),
     };
 
     let start = now_secs();
+    if names_volumes {
+        r.msg(format_args!("Dumping volume 1 on {}", out.output().name()));
+    }
     r.msg(format_args!(
         "Volume 1 started with block 1 at: {}",
         report::ctime(start)
@@ -382,6 +443,10 @@ pub fn run(mut opts: Options) -> i32 {
         Err(e) => return abort(r, X_ABORT, e),
     };
     let end_writing = now_secs();
+    let (out, last) = match out.finish() {
+        Ok(x) => x,
+        Err(e) => return abort(r, X_ABORT, e),
+    };
     let is_pipe = out.is_stdout() || out.is_pipe();
     let is_stdout = out.is_stdout();
     let name = out.name().to_string();
@@ -398,12 +463,11 @@ pub fn run(mut opts: Options) -> i32 {
         r,
         &opts,
         &name,
-        is_stdout,
-        is_pipe,
+        (is_stdout, is_pipe),
         date,
-        start,
-        end_writing,
+        (start, end_writing),
         written,
+        last,
     );
     X_FINOK
 }
@@ -414,39 +478,40 @@ fn closing_messages(
     r: &Reporter,
     opts: &Options,
     name: &str,
-    is_stdout: bool,
-    is_pipe: bool,
+    (is_stdout, is_pipe): (bool, bool),
     date: i64,
-    start: i64,
-    end_writing: i64,
+    (start, end_writing): (i64, i64),
     written: pipeline::Written,
+    last: VolumeStats,
 ) {
     let compressed = opts.compression != CompressionChoice::None;
     let blocks = written.blocks;
+    let n = last.number;
     if !is_stdout {
         r.msg(format_args!("Closing {name}"));
     }
     let now = now_secs();
     r.msg(format_args!(
-        "Volume 1 completed at: {}",
+        "Volume {n} completed at: {}",
         report::ctime(now)
     ));
     if !compressed {
         r.msg(format_args!(
-            "Volume 1 {blocks} blocks ({})",
-            report::megabytes(blocks)
+            "Volume {n} {} blocks ({})",
+            last.blocks,
+            report::megabytes(last.blocks)
         ));
     }
-    let taken = (now - start).max(0) as u64;
+    let taken = (now - last.started.max(start)).max(0) as u64;
     let kb_out = written.bytes / 1024;
     let mut xferrate = 0;
-    if let Some(rate) = kb_out.checked_div(taken) {
-        r.msg(format_args!("Volume 1 took {}", report::hms(taken)));
-        r.msg(format_args!("Volume 1 transfer rate: {rate} kB/s"));
+    if let Some(rate) = (last.bytes / 1024).checked_div(taken) {
+        r.msg(format_args!("Volume {n} took {}", report::hms(taken)));
+        r.msg(format_args!("Volume {n} transfer rate: {rate} kB/s"));
         xferrate = rate;
         if compressed {
             r.msg(format_args!(
-                "Volume 1 {blocks}kB uncompressed, {kb_out}kB compressed, {}",
+                "Volume {n} {blocks}kB uncompressed, {kb_out}kB compressed, {}",
                 report::compression_ratio(blocks, kb_out)
             ));
         }
@@ -458,7 +523,7 @@ fn closing_messages(
         ));
     } else {
         r.msg(format_args!(
-            "{blocks} blocks ({}) on 1 volume(s)",
+            "{blocks} blocks ({}) on {n} volume(s)",
             report::megabytes(blocks)
         ));
     }

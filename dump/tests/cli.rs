@@ -70,6 +70,8 @@ fn help_and_man_page_describe_every_option() {
         "-E",
         "-W",
         "-w",
+        "-M",
+        "-F",
     ] {
         assert!(help.contains(opt), "--help does not mention {opt}");
         let roff = opt.replace('-', "\\-");
@@ -179,7 +181,8 @@ fn tape_length_and_unsupported_options() {
     let work = tempfile::tempdir().unwrap();
     let image = small_image(work.path(), &[]);
     let out = work.path().join("t.dump");
-    let err = dump_to(&image, &out, &["-B", "20"]);
+    // A tape length (not -B, which cuts volumes) too short for the dump.
+    let err = dump_to(&image, &out, &["-s", "1"]);
     let line = err
         .lines()
         .find(|l| l.contains("estimated"))
@@ -196,8 +199,8 @@ fn tape_length_and_unsupported_options() {
 
     for (args, needle) in [
         (
-            vec!["-0", "-M", "-f", "x", "fs"],
-            "option -M (multi-volume dump) is not supported",
+            vec!["-0", "-A", "x", "-f", "x", "fs"],
+            "option -A (archive file of the table of contents) is not supported",
         ),
         (
             vec!["-0", "-k", "-f", "x", "fs"],
