@@ -13,4 +13,5 @@ pub mod meta;
 pub mod symtab;
 pub mod tree;
 pub mod ui;
+pub mod volumes;
 pub mod writer;
