@@ -257,7 +257,7 @@ fn volumes_case<'a>(
         let set = volumes(&base);
         if set.len() < 2 {
             return Err(Error::check(
-                &inv.display(),
+                inv.display(),
                 format!("wrote {} volume(s), not a set", set.len()),
             ));
         }
