@@ -91,7 +91,33 @@ impl Media {
     /// Records per volume when volumes are cut by size (`-B`, rounded down
     /// to whole records as dump does, at least one); `None` otherwise.
     pub fn records_per_volume(&self, ntrec: usize) -> Option<u64> {
-        self.blocks_per_volume.map(|b| (b / ntrec as u64).max(1))
+        if let Some(b) = self.blocks_per_volume {
+            return Some((b / ntrec as u64).max(1));
+        }
+        if self.unlimited() {
+            return None;
+        }
+        // dump's flushtape(): after each record asize grows by the record's
+        // length on tape plus a gap, in integer tenths of an inch (density
+        // in bytes per 0.1"; alloctape()'s gaps: 0.8", 0.5" at 6250 bpi,
+        // 1.6" on cartridges), and the volume ends once it passes the tape
+        // length.
+        let density = self
+            .density
+            .map_or(if self.cartridge { 100 } else { 160 }, |d| d / 10);
+        let tsize = self
+            .feet
+            .map_or(if self.cartridge { 1700 } else { 2300 }, |f| f)
+            .saturating_mul(120);
+        let gap = if self.cartridge {
+            16
+        } else if density == 625 {
+            5
+        } else {
+            8
+        };
+        let per_record = (ntrec as u64 * 1024) / density.max(1) + gap;
+        Some(tsize / per_record + 1)
     }
 
     /// dump's `unlimited`: true unless a tape length was given.
@@ -107,6 +133,8 @@ impl Media {
 pub const DEFAULT_ZLIB_BZIP2_LEVEL: u32 = 2;
 /// Default level for `--zstd` without a level (zstd's own default).
 pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
+/// dump's records at 6250 bpi and above without `-b` (HIGHDENSITYTREC).
+pub const HIGH_DENSITY_NTREC: usize = 32;
 /// dump's default number of 1 KiB blocks per tape record (NTREC).
 pub const DEFAULT_NTREC: usize = 10;
 /// Default record size with `--zstd`: only rrestore reads zstd dumps, so nothing ties
@@ -541,6 +569,8 @@ impl Parser {
             },
             ntrec: self.ntrec.unwrap_or(match self.compression {
                 Some((CompressionChoice::Zstd(_), _)) => ZSTD_DEFAULT_NTREC,
+                // dump: 32 KiB records at 6250 bpi and denser (HIGHDENSITYTREC).
+                _ if self.media.density.is_some_and(|d| d / 10 >= 625) => HIGH_DENSITY_NTREC,
                 _ => DEFAULT_NTREC,
             }),
             target,
@@ -644,9 +674,10 @@ usage: rdump [-level#] [-acMnqSuvy] [-b blocksize] [-B records] [-d density]
   -w            print only the filesystems that need a dump, and exit
   -B records    1 KiB blocks per volume: the dump is cut into volumes
                 there, as dump cuts them (not when compressing, yet)
-  -a, -c, -d density, -s feet
-                tape length (dump's: the estimate is then given in tapes);
-                rdump warns when the estimate exceeds the length given
+  -c, -d density, -s feet
+                tape length (cartridge, bpi, feet): volumes end where dump's
+                tape arithmetic ends them; the estimate is given in tapes
+  -a            write each volume to the end of the medium (dump's default)
   -e inodes     leave out these inodes (comma-separated numbers); a
                 directory takes what is under it along
   -E file       leave out the inodes listed in file, one number per line

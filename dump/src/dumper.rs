@@ -375,9 +375,10 @@ pub fn run(mut opts: Options) -> i32 {
         r.msg(format_args!(
             "estimated {estimate} blocks on {volumes:.2} tape(s)."
         ));
-        if volumes > 1.0 && (compressed_opt(&opts) || opts.media.blocks_per_volume.is_none()) {
+        // Volumes are cut by length unless compressing.
+        if volumes > 1.0 && compressed_opt(&opts) {
             r.warning(
-                "the dump will not fit one volume of the size given (-B, -c, -d, -s); rdump writes a single volume here (it cuts volumes by -B only, and not when compressing), so the medium must hold all of it",
+                "the dump will not fit one volume of the size given (-B, -c, -d, -s); rdump does not cut compressed dumps into volumes yet, so the medium must hold all of it",
             );
         }
     }

@@ -290,6 +290,19 @@ fn volume_lists_scripts_and_no_terminal_like_dump() {
         ),
         ("short", vec!["-0", "-B", "200", "-f", "a,b", d], vec![]),
         ("single", vec!["-0", "-B", "300", "-f", "one", d], vec![]),
+        // Tape lengths end volumes where dump's tape arithmetic does (9-track,
+        // cartridge, 6250 bpi with its 32 KiB records).
+        ("feet", vec!["-0", "-s", "3", "-M", "-f", "v", d], vec![]),
+        (
+            "cartridge",
+            vec!["-0", "-c", "-s", "2", "-M", "-f", "v", d],
+            vec![],
+        ),
+        (
+            "6250bpi",
+            vec!["-0", "-d", "6250", "-s", "2", "-M", "-f", "v", d],
+            vec![],
+        ),
         // -F: 0 goes on, 1 asks (no terminal: abort), 2 aborts.
         (
             "eot0",
@@ -323,12 +336,20 @@ fn volume_lists_scripts_and_no_terminal_like_dump() {
         let listing = |dir: &Path| {
             let mut v: Vec<String> = fs::read_dir(dir)
                 .unwrap()
-                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .map(|e| {
+                    let e = e.unwrap();
+                    let len = e.metadata().unwrap().len();
+                    format!("{} {len}", e.file_name().to_string_lossy())
+                })
                 .collect();
             v.sort();
             v
         };
-        assert_eq!(listing(&ours), listing(&theirs), "{name}: files written");
+        assert_eq!(
+            listing(&ours),
+            listing(&theirs),
+            "{name}: files written and sizes"
+        );
         let log = |dir: &Path| fs::read_to_string(dir.join("eot.log")).unwrap_or_default();
         assert_eq!(log(&ours), log(&theirs), "{name}: script arguments");
     }
