@@ -265,3 +265,54 @@ fn wrong_foreign_and_missing_volumes_are_refused() {
         assert!(!dir.join("zz-last").exists(), "{name}");
     }
 }
+
+/// On a terminal, the volume not named is asked for in restore's words,
+/// and the name typed is read on (the terminal is script(1)'s pty, fed
+/// the answer).
+#[test]
+fn next_volume_is_asked_on_a_terminal() {
+    require_tool("script");
+    let work = scratch("volumes-prompt");
+    let (dev, src) = device(&work);
+    let base = set(&rdump(), &work.join("set"), &dev.0, &[]);
+    let count = fs::read_dir(work.join("set")).unwrap().count();
+    let named: Vec<String> = (1..count).map(|n| volume(&base, n)).collect();
+    let out = work.join("out");
+    fs::create_dir_all(&out).unwrap();
+    let command = format!(
+        "{} -x -f {} ./zz-last ./d/e/big",
+        env!("CARGO_BIN_EXE_rrestore"),
+        named.join(",")
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(&out)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run script");
+    use std::io::Write as _;
+    let answer = format!("{}\nn\n", volume(&base, count));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(answer.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&o.stdout);
+    let wanted = format!(
+        "Mount tape volume {count}\nEnter ``none'' if there are no more tapes\notherwise enter tape name (default: {})",
+        volume(&base, count - 1)
+    );
+    assert!(said.replace('\r', "").contains(&wanted), "{said}");
+    assert_eq!(
+        fs::read(out.join("zz-last")).unwrap(),
+        b"in the last volume\n"
+    );
+    assert_eq!(
+        fs::read(out.join("d/e/big")).unwrap(),
+        fs::read(src.join("d/e/big")).unwrap()
+    );
+}
