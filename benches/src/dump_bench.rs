@@ -86,6 +86,58 @@ pub fn run(settings: &Settings, image: &Path) -> Result<Vec<Comparison>, Error> 
         )?);
     }
 
+    // Multiple volumes: rdump cutting the same dump into four volumes
+    // (-B, -M) against rdump writing it as one; both listed whole by the
+    // reference restore (-M for the set).
+    let single = dir.join("one.dump");
+    let blocks = std::fs::metadata(image)
+        .ctx(|| format!("stat {}", image.display()))?
+        .len()
+        / 1024;
+    let per_volume = (blocks / 4).max(100).to_string();
+    let base = dir.join("vol");
+    let one_args = vec!["-0".to_string(), "-f".into(), show(&single), devs.clone()];
+    let set_args = vec![
+        "-0".to_string(),
+        "-B".into(),
+        per_volume,
+        "-M".into(),
+        "-f".into(),
+        show(&base),
+        devs.clone(),
+    ];
+    let restore = settings.restore.clone();
+    let manifest_ref = &manifest;
+    let listing_set = listing.clone();
+    let set_lists = move |base: &Path| -> Result<(), Error> {
+        measure::run_quiet(
+            &Invocation::new(
+                &restore,
+                ["-t".into(), "-M".into(), "-f".into(), show(base)],
+            )
+            .stdout_to(&listing_set),
+        )?;
+        let text =
+            std::fs::read(&listing_set).ctx(|| format!("reading {}", listing_set.display()))?;
+        manifest_ref.check_listing(&format!("restore -t -M -f {}", base.display()), &text)?;
+        Ok(())
+    };
+    out.push(compare(
+        "four volumes (-B, -M) vs one",
+        file_case(
+            "rdump, one volume",
+            &settings.rdump,
+            &one_args,
+            &single,
+            restore_lists(&settings.restore, "restore"),
+        ),
+        volumes_case("rdump -B -M", &settings.rdump, &set_args, &base, set_lists),
+        settings.runs,
+        vec![Target::new("wall <= 1.05x one volume", |o, r| {
+            o.wall() <= 1.05 * r.wall()
+        })],
+    )?);
+
     // zstd: fsarchiver's archive checked with its own archinfo, rdump's
     // zstd dump (which restore 0.4b47 cannot read) with rrestore -t.
     let fsa = dir.join("out.fsa");
@@ -171,6 +223,52 @@ fn file_case<'a>(
         messages.push_str(&std::fs::read_to_string(&stderr).unwrap_or_default());
         let checked = check(&file, &messages);
         let _ = std::fs::remove_file(&file);
+        checked?;
+        Ok(Measured::new(sample, Some(size)))
+    })
+}
+
+/// A tool writing the volumes `base001`, `base002`, ...: removed before the
+/// run, measured (the size is the set's), checked, removed again.
+fn volumes_case<'a>(
+    tool: &str,
+    program: &Path,
+    args: &[String],
+    base: &Path,
+    check: impl Fn(&Path) -> Result<(), Error> + 'a,
+) -> Case<'a> {
+    let inv = Invocation::new(program, args.iter().cloned())
+        .stdout_to(&base.with_extension("stdout"))
+        .stderr_to(&base.with_extension("stderr"));
+    let command = Invocation::new(program, args.iter().cloned()).display();
+    let base = base.to_path_buf();
+    let volumes = move |base: &Path| -> Vec<PathBuf> {
+        (1..1000)
+            .map(|n| PathBuf::from(format!("{}{n:03}", base.display())))
+            .take_while(|p| p.exists())
+            .collect()
+    };
+    Case::new(tool, command, move || {
+        for v in volumes(&base) {
+            let _ = std::fs::remove_file(v);
+        }
+        settle_writeback();
+        let sample = measure::run(&inv)?;
+        let set = volumes(&base);
+        if set.len() < 2 {
+            return Err(Error::check(
+                inv.display(),
+                format!("wrote {} volume(s), not a set", set.len()),
+            ));
+        }
+        let size = set
+            .iter()
+            .map(|v| std::fs::metadata(v).map_or(0, |m| m.len()))
+            .sum();
+        let checked = check(&base);
+        for v in set {
+            let _ = std::fs::remove_file(v);
+        }
         checked?;
         Ok(Measured::new(sample, Some(size)))
     })

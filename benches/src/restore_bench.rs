@@ -89,6 +89,51 @@ pub fn run(settings: &Settings, image: &Path) -> Result<Vec<Comparison>, Error> 
             ],
         )?);
     }
+    // Multiple volumes: the same dump by the reference dump cut into four
+    // volumes (-B, -M), rebuilt by rrestore -r -M, against rrestore -r of
+    // the one-volume dump.
+    let base = dir.join("vol");
+    {
+        let dev = LoopDevice::attach_read_only(image)?;
+        let per_volume = (image_mb * 1024 / 4).max(100).to_string();
+        measure::run_quiet(&Invocation::new(
+            &settings.dump,
+            [
+                "-0".into(),
+                "-B".into(),
+                per_volume,
+                "-M".into(),
+                "-f".into(),
+                show(&base),
+                show(&dev.path),
+            ],
+        ))?;
+    }
+    out.push(compare(
+        "-r of four volumes (-M) vs one, into tmpfs",
+        restore_case(
+            "rrestore, one volume",
+            &settings.rrestore,
+            &dumpfile,
+            Place::Tmpfs,
+            dir,
+            image_mb,
+            &manifest,
+        ),
+        restore_args_case(
+            "rrestore -M",
+            &settings.rrestore,
+            vec!["-r".into(), "-M".into(), "-f".into(), show(&base)],
+            Place::Tmpfs,
+            dir,
+            image_mb,
+            &manifest,
+        ),
+        settings.runs,
+        vec![Target::new("wall <= 1.05x one volume", |o, r| {
+            o.wall() <= 1.05 * r.wall()
+        })],
+    )?);
     // Incremental: a copy of the image changed after the level 0 date, its
     // level 1 by the reference dump, applied by each tool over its own -r
     // of the level 0 (untimed).
@@ -154,11 +199,25 @@ fn restore_case<'a>(
     image_mb: u64,
     manifest: &'a Manifest,
 ) -> Case<'a> {
+    let args = vec!["-rf".to_string(), show(dumpfile)];
+    restore_args_case(tool, program, args, target, scratch, image_mb, manifest)
+}
+
+/// [`restore_case`] with the restore's arguments given (`-r -M -f base`).
+fn restore_args_case<'a>(
+    tool: &str,
+    program: &Path,
+    args: Vec<String>,
+    target: Place,
+    scratch: &'a Path,
+    image_mb: u64,
+    manifest: &'a Manifest,
+) -> Case<'a> {
     let (kind, size_mb) = match target {
         Place::Ext4 => ("fresh ext4", image_mb * 3 / 2 + 64),
         Place::Tmpfs => ("fresh tmpfs", image_mb * 2 + 64),
     };
-    let inv = Invocation::new(program, ["-rf".into(), show(dumpfile)]);
+    let inv = Invocation::new(program, args);
     let command = format!("cd <{kind} of {size_mb} MiB> && {}", inv.display());
     let tool_name = tool.to_string();
     Case::new(tool, command, move || {

@@ -35,8 +35,9 @@ pub enum CompressionChoice {
     Lzo,
 }
 
-/// dump's default dumpdates file (the Debian build's _PATH_DUMPDATES).
-pub const DEFAULT_DUMPDATES: &str = "/etc/dumpdates";
+/// dump's default dumpdates file (the Debian build's _PATH_DUMPDATES: its
+/// dump 0.4b47 opens /var/lib/dumpdates, not the BSD /etc/dumpdates).
+pub const DEFAULT_DUMPDATES: &str = "/var/lib/dumpdates";
 
 /// What the tape-length options (`-a`, `-B`, `-c`, `-d`, `-s`) said. rdump
 /// writes one volume however long: they only decide how the estimate is
@@ -87,6 +88,38 @@ impl Media {
         (blocks * 1024.0 / density + blocks / ntrec as f64 * gap) / tsize
     }
 
+    /// Records per volume when volumes are cut by size (`-B`, rounded down
+    /// to whole records as dump does, at least one); `None` otherwise.
+    pub fn records_per_volume(&self, ntrec: usize) -> Option<u64> {
+        if let Some(b) = self.blocks_per_volume {
+            return Some((b / ntrec as u64).max(1));
+        }
+        if self.unlimited() {
+            return None;
+        }
+        // dump's flushtape(): after each record asize grows by the record's
+        // length on tape plus a gap, in integer tenths of an inch (density
+        // in bytes per 0.1"; alloctape()'s gaps: 0.8", 0.5" at 6250 bpi,
+        // 1.6" on cartridges), and the volume ends once it passes the tape
+        // length.
+        let density = self
+            .density
+            .map_or(if self.cartridge { 100 } else { 160 }, |d| d / 10);
+        let tsize = self
+            .feet
+            .map_or(if self.cartridge { 1700 } else { 2300 }, |f| f)
+            .saturating_mul(120);
+        let gap = if self.cartridge {
+            16
+        } else if density == 625 {
+            5
+        } else {
+            8
+        };
+        let per_record = (ntrec as u64 * 1024) / density.max(1) + gap;
+        Some(tsize / per_record + 1)
+    }
+
     /// dump's `unlimited`: true unless a tape length was given.
     pub fn unlimited(&self) -> bool {
         self.blocks_per_volume.is_none()
@@ -100,6 +133,8 @@ impl Media {
 pub const DEFAULT_ZLIB_BZIP2_LEVEL: u32 = 2;
 /// Default level for `--zstd` without a level (zstd's own default).
 pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
+/// dump's records at 6250 bpi and above without `-b` (HIGHDENSITYTREC).
+pub const HIGH_DENSITY_NTREC: usize = 32;
 /// dump's default number of 1 KiB blocks per tape record (NTREC).
 pub const DEFAULT_NTREC: usize = 10;
 /// Default record size with `--zstd`: only rrestore reads zstd dumps, so nothing ties
@@ -118,7 +153,14 @@ pub struct Options {
     pub level: String,
     /// Tape record size in 1 KiB blocks (`-b`).
     pub ntrec: usize,
+    /// The first (or only) output of `-f`.
     pub target: Target,
+    /// The outputs after it in a comma list (`-f a,b,c`): volume 2, 3, ...
+    pub more_targets: Vec<Target>,
+    /// `-M`: the outputs are `target` with 001, 002, ... appended.
+    pub multi_volume: bool,
+    /// `-F script`: run at the end of each volume but the last.
+    pub eot_script: Option<String>,
     pub compression: CompressionChoice,
     /// `-L`, already truncated to [`LABEL_MAX`] bytes.
     pub label: Option<String>,
@@ -149,12 +191,21 @@ pub struct Options {
     pub exclude_files: Vec<PathBuf>,
     /// The filesystem argument as given.
     pub filesystem: String,
+    /// More paths after it (a subtree dump of several paths; refused with
+    /// dump's "Unknown arguments to dump" unless the first is a subtree).
+    pub more_paths: Vec<String>,
 }
 
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Dump(Box<Options>),
+    /// `-W` (`'W'`) or `-w` (`'w'`): the dumpdates report, from the
+    /// dumpdates file named before the option (dump acts on it at once).
+    LastDump {
+        which: char,
+        dumpdates: PathBuf,
+    },
     Help,
     Version,
 }
@@ -203,13 +254,9 @@ pub enum CliError {
 /// by name rather than as unknown.
 const UNSUPPORTED: &[(char, &str)] = &[
     ('A', "archive file of the table of contents"),
-    ('F', "end-of-tape script"),
     ('k', "Kerberos remote tape"),
     ('m', "metadata-only records for incremental dumps"),
-    ('M', "multi-volume dump"),
     ('Q', "tape position file"),
-    ('W', "list the dumpdates file"),
-    ('w', "list filesystems that need a dump"),
 ];
 
 /// Options of the key-letter form that take the next word as argument
@@ -270,6 +317,9 @@ struct Parser {
     last_was_digit: bool,
     ntrec: Option<usize>,
     target: Option<Target>,
+    more_targets: Vec<Target>,
+    multi_volume: bool,
+    eot_script: Option<String>,
     compression: Option<(CompressionChoice, &'static str)>,
     label: Option<String>,
     label_truncated_from: Option<String>,
@@ -285,6 +335,8 @@ struct Parser {
     exclude_inodes: Vec<u32>,
     exclude_files: Vec<PathBuf>,
     positional: Vec<String>,
+    /// `-W` or `-w` was met: dump reports at once and ignores the rest.
+    last_dump: Option<char>,
 }
 
 impl Parser {
@@ -301,6 +353,14 @@ impl Parser {
                 }
             } else if arg.len() > 1 && arg.starts_with('-') {
                 self.short_cluster(&arg[1..], &mut it)?;
+                if let Some(which) = self.last_dump {
+                    return Ok(Command::LastDump {
+                        which,
+                        dumpdates: self
+                            .dumpdates
+                            .unwrap_or_else(|| PathBuf::from(DEFAULT_DUMPDATES)),
+                    });
+                }
             } else {
                 self.positional.push(arg);
             }
@@ -369,8 +429,13 @@ impl Parser {
                 // Notifying the operator group: rdump never waits for an
                 // operator, so there is nothing to notify about.
                 'n' => {}
+                'M' => self.multi_volume = true,
+                'W' | 'w' => {
+                    self.last_dump = Some(c);
+                    return Ok(());
+                }
                 'y' => self.set_compression(CompressionChoice::Lzo, "-y")?,
-                'b' | 'f' | 'L' | 'T' | 'B' | 'd' | 'D' | 'e' | 'E' | 'h' | 'I' | 's' => {
+                'b' | 'f' | 'F' | 'L' | 'T' | 'B' | 'd' | 'D' | 'e' | 'E' | 'h' | 'I' | 's' => {
                     let value = if rest.is_empty() {
                         it.next()
                             .ok_or_else(|| CliError::MissingArgument(c.to_string()))?
@@ -415,14 +480,23 @@ impl Parser {
                 self.ntrec = Some(n);
             }
             'f' => {
-                dump_format::rmt::RemoteName::parse(&value)
-                    .map_err(|e| CliError::RemoteName(e.to_string()))?;
-                self.target = Some(if value == "-" {
-                    Target::Stdout
-                } else {
-                    Target::Path(PathBuf::from(value))
-                });
+                // dump's -f takes a comma list: one output per volume; each
+                // may be a remote [user@]host:file.
+                let mut names = Vec::new();
+                for v in value.split(',') {
+                    dump_format::rmt::RemoteName::parse(v)
+                        .map_err(|e| CliError::RemoteName(e.to_string()))?;
+                    names.push(if v == "-" {
+                        Target::Stdout
+                    } else {
+                        Target::Path(PathBuf::from(v))
+                    });
+                }
+                let mut names = names.into_iter();
+                self.target = names.next();
+                self.more_targets = names.collect();
             }
+            'F' => self.eot_script = Some(value),
             'L' => {
                 if value.len() > LABEL_MAX {
                     let mut end = LABEL_MAX;
@@ -491,10 +565,7 @@ impl Parser {
         }
         let mut positional = self.positional.into_iter();
         let filesystem = positional.next().ok_or(CliError::NoFilesystem)?;
-        let extra: Vec<String> = positional.collect();
-        if !extra.is_empty() {
-            return Err(CliError::ExtraArguments(extra.join(" ")));
-        }
+        let more_paths: Vec<String> = positional.collect();
         let target = match self.target {
             Some(t) => t,
             None => default_target(std::env::var("TAPE").ok()),
@@ -507,9 +578,14 @@ impl Parser {
             },
             ntrec: self.ntrec.unwrap_or(match self.compression {
                 Some((CompressionChoice::Zstd(_), _)) => ZSTD_DEFAULT_NTREC,
+                // dump: 32 KiB records at 6250 bpi and denser (HIGHDENSITYTREC).
+                _ if self.media.density.is_some_and(|d| d / 10 >= 625) => HIGH_DENSITY_NTREC,
                 _ => DEFAULT_NTREC,
             }),
             target,
+            more_targets: self.more_targets,
+            multi_volume: self.multi_volume,
+            eot_script: self.eot_script,
             compression: self.compression.map_or(CompressionChoice::None, |(c, _)| c),
             label: self.label,
             label_truncated_from: self.label_truncated_from,
@@ -527,6 +603,7 @@ impl Parser {
             exclude_inodes: self.exclude_inodes,
             exclude_files: self.exclude_files,
             filesystem,
+            more_paths,
         })))
     }
 }
@@ -568,10 +645,13 @@ pub fn help_text() -> String {
         "\
 rdump {version} - dump an ext2/ext3/ext4 filesystem in the format of dump 0.4b47
 
-usage: rdump [-level#] [-acnqSuvy] [-b blocksize] [-B records] [-d density]
-             [-D file] [-e inodes] [-E file] [-f file] [-h level]
+usage: rdump [-level#] [-acMnqSuvy] [-b blocksize] [-B records] [-d density]
+             [-D file] [-e inodes] [-E file] [-f file[,file...]] [-F script]
+             [-h level]
              [-I nr errors] [-j[level]] [-L label] [-s feet] [-T date]
              [-z[level]] [--zstd[=level]] [--threads N] filesystem
+       rdump -0 [options] /mnt/point/dir [more paths on that filesystem]
+       rdump [-D file] -W | -w
        rdump 0usf 1048576 - /dev/sda1       (historic key-letter form)
 
   -0 .. -9      dump level (default 0); level N dumps what changed since the
@@ -579,10 +659,14 @@ usage: rdump [-level#] [-acnqSuvy] [-b blocksize] [-B records] [-d density]
   -b blocksize  kilobytes per tape record, 1..{max_ntrec} (default {ntrec};
                 {zstd_ntrec} with --zstd)
   -f file       write the dump to file, device or fifo; '-' is standard output
-                (default: $TAPE, else /dev/tape); [user@]host:file writes it
+                (default: $TAPE, else /dev/tape); a comma list a,b,c names
+                the outputs of volumes 1, 2, 3; [user@]host:file writes it
                 on host through rmt, started as `$RSH host -l user $RMT`
                 ($RSH default ssh, $RMT default /etc/rmt); a name with a '/'
                 before its ':' is a local file
+  -M            multi-volume files: -f base writes base001, base002, ...
+  -F script     run 'script FILE VOLUME' after each volume but the last;
+                exit 0: go on, 1: ask the operator, other: abort
   -j[level]     compress each record with bzip2, level 1..9 (default 2)
   -y            compress each record with LZO
   -z[level]     compress each record with zlib, level 1..9 (default 2)
@@ -596,10 +680,16 @@ usage: rdump [-level#] [-acnqSuvy] [-b blocksize] [-B records] [-d density]
   -u            once the dump is complete, record it in the dumpdates file
   -D file       the dumpdates file (default {dumpdates})
   -v            verbose: report every inode dumped
-  -a, -B records, -c, -d density, -s feet
-                tape length (dump's: the estimate is then given in tapes);
-                rdump writes one volume however long, and warns when the
-                estimate exceeds the length given
+  -W            print the latest dump of each filesystem of /etc/mtab and
+                /etc/fstab and of the dumpdates file ('>': needs a dump, by
+                fstab's dump frequency) and exit; -D must come before it
+  -w            print only the filesystems that need a dump, and exit
+  -B records    1 KiB blocks per volume: the dump is cut into volumes
+                there, as dump cuts them (not when compressing, yet)
+  -c, -d density, -s feet
+                tape length (cartridge, bpi, feet): volumes end where dump's
+                tape arithmetic ends them; the estimate is given in tapes
+  -a            write each volume to the end of the medium (dump's default)
   -e inodes     leave out these inodes (comma-separated numbers); a
                 directory takes what is under it along
   -E file       leave out the inodes listed in file, one number per line
@@ -614,10 +704,12 @@ usage: rdump [-level#] [-acnqSuvy] [-b blocksize] [-B records] [-d density]
   --help        print this help
   --version     print the version
 
-dump's -A, -F, -k, -m, -M, -Q, -W and -w are not supported (refused by name).
+dump's -A, -k, -m and -Q are not supported (refused by name).
 
 The filesystem is a block device, an image file, a mount point, or LABEL=name
-or UUID=uuid. With SOURCE_DATE_EPOCH set, the dump date is taken from it, so
+or UUID=uuid. A directory inside a mounted filesystem, with any more paths
+of the same filesystem after it, makes a level 0 subtree dump of just those
+paths (dump's files-and-directories mode; no -u). With SOURCE_DATE_EPOCH set, the dump date is taken from it, so
 the same filesystem always gives the same bytes. See rdump(8).
 ",
         version = env!("CARGO_PKG_VERSION"),
@@ -803,10 +895,7 @@ mod tests {
             parse(args(&["-f"])),
             Err(CliError::MissingArgument("f".into()))
         );
-        assert_eq!(
-            parse(args(&["-0", "a", "b"])),
-            Err(CliError::ExtraArguments("b".into()))
-        );
+        assert_eq!(opts(&["-0", "a", "b", "c"]).more_paths, ["b", "c"]);
         // Like dump, a first word without a dash is a set of key letters.
         assert_eq!(
             parse(args(&["/dev/sda1"])),

@@ -85,7 +85,7 @@ pub fn last_lower(entries: &[Entry], disk: &str, level: u32) -> Option<(i64, u32
         })
 }
 
-fn parse_line(l: &str) -> Option<Entry> {
+pub fn parse_line(l: &str) -> Option<Entry> {
     let (disk, rest) = l.split_once(' ')?;
     let rest = rest.trim_start_matches(' ');
     let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
@@ -102,11 +102,18 @@ fn parse_line(l: &str) -> Option<Entry> {
 /// local time, or followed by a UTC offset ("... 2026 +0100"). Used for the
 /// file and for `-T`.
 pub fn parse_date(text: &str) -> Option<i64> {
+    // unctime() skips the weekday without checking it ("Thu Nov 26 2022"
+    // reads as Saturday the 26th), so chrono must not see it.
     let text = text.trim();
-    if let Ok(t) = DateTime::parse_from_str(text, "%a %b %e %H:%M:%S %Y %z") {
+    let (weekday, text) = text.split_once(' ')?;
+    if weekday.len() != 3 {
+        return None;
+    }
+    let text = text.trim_start();
+    if let Ok(t) = DateTime::parse_from_str(text, "%b %e %H:%M:%S %Y %z") {
         return Some(t.timestamp());
     }
-    let naive = NaiveDateTime::parse_from_str(text, "%a %b %e %H:%M:%S %Y").ok()?;
+    let naive = NaiveDateTime::parse_from_str(text, "%b %e %H:%M:%S %Y").ok()?;
     Local
         .from_local_datetime(&naive)
         .earliest()
@@ -237,6 +244,11 @@ mod tests {
         assert_eq!(parse_line("garbage"), None);
         assert_eq!(
             parse_date("Thu Nov  5 00:00:00 2026 +0000"),
+            Some(1_793_836_800)
+        );
+        // A wrong weekday is ignored, as unctime() does.
+        assert_eq!(
+            parse_date("Mon Nov  5 00:00:00 2026 +0000"),
             Some(1_793_836_800)
         );
     }

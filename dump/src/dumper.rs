@@ -12,11 +12,11 @@ use crate::cli::{CompressionChoice, Options, Target};
 use crate::content::{Context, DeviceBlocks};
 use crate::dumpdates;
 use crate::layout::{self, VolumeInfo};
-use crate::output::Output;
 use crate::pipeline::{self, Settings};
 use crate::plan::{self, Exclusions};
 use crate::report::{self, ProgressMode, Reporter};
 use crate::resolve::Resolver;
+use crate::volumes::{VolumePolicy, VolumeStats, Volumes};
 
 /// dump's exit statuses.
 pub const X_FINOK: i32 = 0;
@@ -121,6 +121,7 @@ fn exclusions(opts: &Options, level: u32) -> Result<Exclusions, String> {
         inodes,
         // dump's nonodump = level < honorlevel.
         honor_nodump: level >= opts.honor_level,
+        only: None,
     })
 }
 
@@ -130,6 +131,92 @@ fn abort(reporter: &Reporter, status: i32, why: impl std::fmt::Display) -> i32 {
     reporter.msg(why);
     reporter.msg("The ENTIRE dump is aborted.");
     status
+}
+
+/// `-W`/`-w`: prints the dumpdates report of the system's mount tables;
+/// returns the exit status.
+pub fn last_dump(which: char, dumpdates: &std::path::Path) -> i32 {
+    let reporter = Reporter::new(ProgressMode::Lines);
+    let tables = crate::lastdump::default_tables();
+    let tables: Vec<&std::path::Path> = tables.iter().map(|p| p.as_path()).collect();
+    let now = chrono::Utc::now().timestamp();
+    match crate::lastdump::report(which, &tables, dumpdates, now) {
+        Ok(report) => {
+            for w in &report.warnings {
+                reporter.msg(w);
+            }
+            print!("{}", report.stdout);
+            X_FINOK
+        }
+        Err(e) => abort(&reporter, X_ABORT, e),
+    }
+}
+
+/// The filesystem argument and any more paths (a subtree dump), with
+/// dump's refusals: more paths after a whole filesystem, a subtree dump at
+/// a level above 0 or with -u, paths on different filesystems. `Err` is the
+/// exit status, the message printed.
+fn resolve_paths(opts: &Options, level: u32) -> Result<crate::resolve::Resolved, i32> {
+    let r = Reporter::new(ProgressMode::Lines);
+    let resolver = Resolver::default();
+    let mut resolved = resolver
+        .resolve(&opts.filesystem)
+        .map_err(|e| abort(&r, X_STARTUP, e))?;
+    if resolved.subtree.is_empty() && !opts.more_paths.is_empty() {
+        // dump prints this one without its "  DUMP: " prefix.
+        eprintln!("Unknown arguments to dump: {}", opts.more_paths.join(" "));
+        r.msg("The ENTIRE dump is aborted.");
+        return Err(X_STARTUP);
+    }
+    if !resolved.subtree.is_empty() {
+        if opts.update_dumpdates {
+            let why = "You can't update the dumpdates file when dumping a subdirectory";
+            return Err(abort(&r, X_STARTUP, why));
+        }
+        if level > 0 {
+            let why = "Only level 0 dumps are allowed on a subdirectory";
+            return Err(abort(&r, X_STARTUP, why));
+        }
+    }
+    for path in &opts.more_paths {
+        resolver
+            .add_path(&mut resolved, path)
+            .map_err(|e| abort(&r, X_STARTUP, e))?;
+    }
+    Ok(resolved)
+}
+
+fn compressed_opt(opts: &Options) -> bool {
+    opts.compression != CompressionChoice::None
+}
+
+/// Where the volumes go and how long they are. Volumes are cut by `-B`
+/// (tape lengths only change the estimate); not on standard output (dump's
+/// pipeout), and not yet when compressing (one volume then, with the
+/// warning about the estimate).
+fn volume_policy(opts: &Options, compressed: bool, r: Option<&Reporter>) -> VolumePolicy {
+    let mut targets = vec![opts.target.clone()];
+    targets.extend(opts.more_targets.iter().cloned());
+    let mut records_per_volume = opts.media.records_per_volume(opts.ntrec);
+    if opts.target == Target::Stdout {
+        records_per_volume = None;
+    }
+    if compressed && records_per_volume.is_some() {
+        r.into_iter().for_each(|r| {
+            r.warning("multi-volume dumps are not written compressed yet: the dump is one volume")
+        });
+        records_per_volume = None;
+    }
+    if opts.ntrec == 1 && records_per_volume == Some(1) {
+        // A volume of one 1 KiB record would hold only its volume header.
+        records_per_volume = Some(2);
+    }
+    VolumePolicy {
+        records_per_volume,
+        targets,
+        numbered: opts.multi_volume,
+        eot_script: opts.eot_script.clone(),
+    }
 }
 
 /// Runs a dump; returns the exit status.
@@ -155,6 +242,10 @@ pub fn run(mut opts: Options) -> i32 {
     let Ok(mut level) = opts.level.parse::<u32>() else {
         return abort(r, X_STARTUP, format_args!("bad dump level {}", opts.level));
     };
+    let resolved = match resolve_paths(&opts, level) {
+        Ok(x) => x,
+        Err(status) => return status,
+    };
     if opts.update_dumpdates && !opts.estimate_only {
         match dumpdates::ensure_exists(&opts.dumpdates) {
             Ok(true) => r.msg(format_args!(
@@ -167,10 +258,6 @@ pub fn run(mut opts: Options) -> i32 {
     }
     let date = match dump_date(std::env::var("SOURCE_DATE_EPOCH").ok().as_deref()) {
         Ok(d) => d,
-        Err(e) => return abort(r, X_STARTUP, e),
-    };
-    let resolved = match Resolver::default().resolve(&opts.filesystem) {
-        Ok(x) => x,
         Err(e) => return abort(r, X_STARTUP, e),
     };
     let disk = resolved.device.display().to_string();
@@ -188,9 +275,31 @@ pub fn run(mut opts: Options) -> i32 {
         Ok(x) => x,
         Err(e) => return abort(r, X_STARTUP, e),
     };
-    let tape_name = match &opts.target {
+    // With -M the first volume's name (base001), as dump says.
+    // With -M the first volume's name (base001), else -f as given (a
+    // comma list whole), as dump says.
+    let shown = |t: &Target| match t {
         Target::Stdout => "standard output".to_string(),
         Target::Path(p) => crate::output::target_description(p),
+    };
+    let tape_name = if opts.multi_volume {
+        volume_policy(&opts, false, None)
+            .target(1)
+            .map_or_else(|| shown(&opts.target), |t| shown(&t))
+    } else {
+        std::iter::once(&opts.target)
+            .chain(&opts.more_targets)
+            .map(|t| match t {
+                Target::Stdout => "-".to_string(),
+                t => shown(t),
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let tape_name = if opts.more_targets.is_empty() && opts.target == Target::Stdout {
+        "standard output".to_string()
+    } else {
+        tape_name
     };
     if !opts.estimate_only {
         r.msg(format_args!(
@@ -233,6 +342,21 @@ pub fn run(mut opts: Options) -> i32 {
         }
         r.msg("mapping (Pass I) [regular files]");
     }
+    let mut exclusions = exclusions;
+    if !resolved.subtree.is_empty() {
+        match plan::subtree_inodes(&fs, r, &resolved.subtree) {
+            Ok(set) => exclusions.only = Some(set),
+            Err(n) => {
+                let given = std::iter::once(&opts.filesystem).chain(&opts.more_paths);
+                let path = given.clone().nth(n).map_or("", |p| p.as_str());
+                return abort(
+                    r,
+                    X_STARTUP,
+                    format_args!("File cannot be accessed ({path})."),
+                );
+            }
+        }
+    }
     let plan = match plan::plan(&fs, r, &exclusions, since) {
         Ok(p) => p,
         Err(e) => return abort(r, X_ABORT, e),
@@ -251,22 +375,25 @@ pub fn run(mut opts: Options) -> i32 {
         r.msg(format_args!(
             "estimated {estimate} blocks on {volumes:.2} tape(s)."
         ));
-        if volumes > 1.0 {
+        // Volumes are cut by length unless compressing.
+        if volumes > 1.0 && compressed_opt(&opts) {
             r.warning(
-                "the dump will not fit one volume of the size given (-B, -c, -d, -s); rdump writes a single volume (multi-volume dumps are not supported), so the medium must hold all of it",
+                "the dump will not fit one volume of the size given (-B, -c, -d, -s); rdump does not cut compressed dumps into volumes yet, so the medium must hold all of it",
             );
         }
     }
 
-    let mut out = match Output::open(&opts.target) {
+    let compressed = opts.compression != CompressionChoice::None;
+    let policy = volume_policy(&opts, compressed, Some(r));
+    let names_volumes = policy.names_volumes();
+    let mut out = match Volumes::open(policy, r, now_secs()) {
         Ok(o) => o,
         Err(e) => return abort(r, X_ABORT, e),
     };
-    if let Some(host) = out.remote_host() {
+    if let Some(host) = out.output().remote_host() {
         // dump's rmtlib prints it (at start-up; rdump connects here).
         r.msg(format_args!("Connection to {host} established."));
     }
-    let compressed = opts.compression != CompressionChoice::None;
     let volume = VolumeInfo {
         date,
         level: level as i32,
@@ -304,9 +431,13 @@ pub fn run(mut opts: Options) -> i32 {
         threads,
         ntrec: opts.ntrec,
         compression: compression(opts.compression),
+        records_per_volume: out.records_per_volume(),
     };
 
     let start = now_secs();
+    if names_volumes {
+        r.msg(format_args!("Dumping volume 1 on {}", out.output().name()));
+    }
     r.msg(format_args!(
         "Volume 1 started with block 1 at: {}",
         report::ctime(start)
@@ -317,6 +448,10 @@ pub fn run(mut opts: Options) -> i32 {
         Err(e) => return abort(r, X_ABORT, e),
     };
     let end_writing = now_secs();
+    let (out, last) = match out.finish() {
+        Ok(x) => x,
+        Err(e) => return abort(r, X_ABORT, e),
+    };
     let is_pipe = out.is_stdout() || out.is_pipe();
     let is_stdout = out.is_stdout();
     let name = out.name().to_string();
@@ -333,12 +468,11 @@ pub fn run(mut opts: Options) -> i32 {
         r,
         &opts,
         &name,
-        is_stdout,
-        is_pipe,
+        (is_stdout, is_pipe),
         date,
-        start,
-        end_writing,
+        (start, end_writing),
         written,
+        last,
     );
     X_FINOK
 }
@@ -349,39 +483,40 @@ fn closing_messages(
     r: &Reporter,
     opts: &Options,
     name: &str,
-    is_stdout: bool,
-    is_pipe: bool,
+    (is_stdout, is_pipe): (bool, bool),
     date: i64,
-    start: i64,
-    end_writing: i64,
+    (start, end_writing): (i64, i64),
     written: pipeline::Written,
+    last: VolumeStats,
 ) {
     let compressed = opts.compression != CompressionChoice::None;
     let blocks = written.blocks;
+    let n = last.number;
     if !is_stdout {
         r.msg(format_args!("Closing {name}"));
     }
     let now = now_secs();
     r.msg(format_args!(
-        "Volume 1 completed at: {}",
+        "Volume {n} completed at: {}",
         report::ctime(now)
     ));
     if !compressed {
         r.msg(format_args!(
-            "Volume 1 {blocks} blocks ({})",
-            report::megabytes(blocks)
+            "Volume {n} {} blocks ({})",
+            last.blocks,
+            report::megabytes(last.blocks)
         ));
     }
-    let taken = (now - start).max(0) as u64;
+    let taken = (now - last.started.max(start)).max(0) as u64;
     let kb_out = written.bytes / 1024;
     let mut xferrate = 0;
-    if let Some(rate) = kb_out.checked_div(taken) {
-        r.msg(format_args!("Volume 1 took {}", report::hms(taken)));
-        r.msg(format_args!("Volume 1 transfer rate: {rate} kB/s"));
+    if let Some(rate) = (last.bytes / 1024).checked_div(taken) {
+        r.msg(format_args!("Volume {n} took {}", report::hms(taken)));
+        r.msg(format_args!("Volume {n} transfer rate: {rate} kB/s"));
         xferrate = rate;
         if compressed {
             r.msg(format_args!(
-                "Volume 1 {blocks}kB uncompressed, {kb_out}kB compressed, {}",
+                "Volume {n} {blocks}kB uncompressed, {kb_out}kB compressed, {}",
                 report::compression_ratio(blocks, kb_out)
             ));
         }
@@ -393,7 +528,7 @@ fn closing_messages(
         ));
     } else {
         r.msg(format_args!(
-            "{blocks} blocks ({}) on 1 volume(s)",
+            "{blocks} blocks ({}) on {n} volume(s)",
             report::megabytes(blocks)
         ));
     }

@@ -29,6 +29,9 @@ pub enum DumpError {
     /// Writing the dump failed (full disk, closed pipe, ...).
     #[error(transparent)]
     Output(#[from] OutputError),
+    /// A volume change ended the dump (no next volume, the -F script).
+    #[error(transparent)]
+    Volume(#[from] crate::volumes::VolumeError),
     /// A pipeline thread stopped because another one failed first.
     #[error("cancelled")]
     Cancelled,

@@ -9,7 +9,7 @@
 //! - [`content`]: what goes on tape for each inode;
 //! - [`layout`]: the volume header, inode maps and trailer;
 //! - [`output`]: the destination; [`report`]: messages and progress;
-//! - [`dumpdates`]: the record of dumps made (`-u`);
+//! - [`dumpdates`]: the record of dumps made (`-u`); [`lastdump`]: its report (`-W`, `-w`);
 //! - [`dumper`]: the whole run, with dump's messages and exit statuses.
 
 pub mod cli;
@@ -17,9 +17,11 @@ pub mod content;
 pub mod dumpdates;
 pub mod dumper;
 pub mod error;
+pub mod lastdump;
 pub mod layout;
 pub mod output;
 pub mod pipeline;
 pub mod plan;
 pub mod report;
 pub mod resolve;
+pub mod volumes;

@@ -13,6 +13,7 @@ fn main() {
             dumper::X_FINOK
         }
         Ok(Command::Dump(opts)) => dumper::run(*opts),
+        Ok(Command::LastDump { which, dumpdates }) => dumper::last_dump(which, &dumpdates),
         Err(e) => {
             eprintln!("rdump: {e}");
             eprintln!("Try 'rdump --help' for more information.");

@@ -37,6 +37,7 @@ use crate::error::DumpError;
 use crate::layout;
 use crate::output::Output;
 use crate::plan::Plan;
+use crate::volumes::{tape_header, Volumes};
 
 /// Upper bound of jobs in flight (each at most 512 KiB of data, or a run of
 /// small inodes).
@@ -63,6 +64,27 @@ pub struct Settings {
     /// Tape blocks per record.
     pub ntrec: usize,
     pub compression: Compression,
+    /// Records per volume; the packer starts each further volume with its
+    /// TS_TAPE header. `None`: one volume.
+    pub records_per_volume: Option<u64>,
+}
+
+/// Where the writer puts records: an [`Output`], or the [`Volumes`] of a
+/// multi-volume dump.
+pub trait RecordOutput {
+    fn write_record(&mut self, bytes: &[u8], blocks: u64) -> Result<(), DumpError>;
+}
+
+impl RecordOutput for Output {
+    fn write_record(&mut self, bytes: &[u8], blocks: u64) -> Result<(), DumpError> {
+        Ok(Output::write_record(self, bytes, blocks)?)
+    }
+}
+
+impl RecordOutput for Volumes<'_> {
+    fn write_record(&mut self, bytes: &[u8], blocks: u64) -> Result<(), DumpError> {
+        Ok(Volumes::write_record(self, bytes, blocks)?)
+    }
 }
 
 /// What was written.
@@ -120,7 +142,7 @@ pub fn run(
     ctx: &Context<'_>,
     plan: &Plan,
     settings: Settings,
-    out: &mut Output,
+    out: &mut (impl RecordOutput + Send),
 ) -> Result<Written, DumpError> {
     let threads = settings.threads.max(1);
     // Readers mostly wait for the disk: more of them than cores keeps
@@ -497,6 +519,83 @@ impl RecordOut {
     }
 }
 
+/// Where the packer cuts volumes: after every `per_volume` records it
+/// starts the next volume with a TS_TAPE header made from the header being
+/// written (dump's startnewtape()), and stamps the volume number and first
+/// record into every later header.
+struct VolumeCut {
+    per_volume: Option<u64>,
+    records: u64,
+    volume: i32,
+    firstrec: u64,
+    /// The last header packed, and how many of its data blocks are still
+    /// to come (dump's slp->count).
+    current: Option<Header>,
+    remaining: u64,
+    due: bool,
+}
+
+impl VolumeCut {
+    fn new(per_volume: Option<u64>) -> Self {
+        VolumeCut {
+            per_volume,
+            records: 0,
+            volume: 1,
+            firstrec: 0,
+            current: None,
+            remaining: 0,
+            due: false,
+        }
+    }
+
+    fn emit(&mut self, record: Vec<u8>, out: &mut RecordOut) -> Result<(), DumpError> {
+        out.push(record)?;
+        self.records += 1;
+        if self.per_volume.is_some_and(|n| self.records % n == 0) {
+            self.due = true;
+        }
+        Ok(())
+    }
+
+    fn stamp(&self, h: &mut Header) {
+        h.volume = self.volume;
+        h.firstrec = self.firstrec as i32;
+    }
+
+    /// Stamps a header and remembers it as the one being written.
+    fn header(&mut self, h: &mut Header) {
+        self.stamp(h);
+        self.remaining = if matches!(h.record_type(), Some(RecordType::Inode | RecordType::Addr)) {
+            let n = (h.count.max(0) as usize).min(h.addr.len());
+            h.addr[..n].iter().filter(|&&a| a != 0).count() as u64
+        } else {
+            0
+        };
+        self.current = Some(h.clone());
+    }
+
+    fn start_volume_if_due(
+        &mut self,
+        packer: &mut RecordPacker,
+        out: &mut RecordOut,
+    ) -> Result<(), DumpError> {
+        if !self.due {
+            return Ok(());
+        }
+        self.due = false;
+        let Some(current) = &self.current else {
+            return Ok(());
+        };
+        self.volume += 1;
+        self.firstrec = packer.blocks_written();
+        let mut tape = tape_header(current, self.volume, self.firstrec, self.remaining);
+        if let Some(r) = packer.push_header(&mut tape) {
+            self.emit(r, out)?;
+        }
+        Ok(())
+    }
+}
+
 /// The packer thread: pieces in order → numbered tape records.
 fn pack(
     ctx: &Context<'_>,
@@ -508,6 +607,7 @@ fn pack(
     records: Sender<Slot<Batch>>,
 ) -> Result<u64, DumpError> {
     let mut packer = RecordPacker::new(settings.ntrec);
+    let mut cut = VolumeCut::new(settings.records_per_volume);
     let mut out = RecordOut {
         compressing: settings.compression != Compression::None,
         per_batch: records_per_batch,
@@ -521,14 +621,18 @@ fn pack(
         for piece in slot.wait()? {
             match piece {
                 Piece::Header(mut h) => {
+                    cut.start_volume_if_due(&mut packer, &mut out)?;
+                    cut.header(&mut h);
                     if let Some(r) = packer.push_header(&mut h) {
-                        out.push(r)?;
+                        cut.emit(r, &mut out)?;
                     }
                 }
                 Piece::Data(data) => {
                     for block in data.chunks(TP_BSIZE) {
+                        cut.start_volume_if_due(&mut packer, &mut out)?;
+                        cut.remaining = cut.remaining.saturating_sub(1);
                         if let Some(r) = packer.push_block(block) {
-                            out.push(r)?;
+                            cut.emit(r, &mut out)?;
                         }
                     }
                 }
@@ -536,8 +640,11 @@ fn pack(
             }
         }
     }
-    for r in packer.push_end(end) {
-        out.push(r)?;
+    cut.start_volume_if_due(&mut packer, &mut out)?;
+    let mut end = end.clone();
+    cut.stamp(&mut end);
+    for r in packer.push_end(&end) {
+        cut.emit(r, &mut out)?;
     }
     let blocks = packer.blocks_written();
     if let Some(r) = packer.finish() {
@@ -552,7 +659,7 @@ fn write(
     ctx: &Context<'_>,
     ntrec: usize,
     batches: Receiver<Slot<Batch>>,
-    out: &mut Output,
+    out: &mut impl RecordOutput,
 ) -> Result<u64, DumpError> {
     let mut bytes = 0u64;
     let mut blocks = 0u64;
@@ -670,6 +777,7 @@ mod tests {
             threads: 2,
             ntrec: 10,
             compression: Compression::None,
+            records_per_volume: None,
         };
         let written = run(&ctx, &plan, settings, &mut out).unwrap();
         out.finish().unwrap();

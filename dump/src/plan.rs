@@ -37,6 +37,9 @@ pub struct Exclusions {
     pub inodes: BTreeSet<u32>,
     /// The dump level is at or above `-h`: inodes flagged nodump stay out.
     pub honor_nodump: bool,
+    /// A subtree dump: only these inodes are used and dumped (the paths
+    /// given, everything under them and the directories above them).
+    pub only: Option<BTreeSet<u32>>,
 }
 
 /// What passes I and II decided.
@@ -116,6 +119,15 @@ pub fn plan(
             }
         };
         if inode.mode & 0o170000 == 0 || inode.links == 0 || inode.dtime != 0 {
+            continue;
+        }
+        if exclusions
+            .only
+            .as_ref()
+            .is_some_and(|only| !only.contains(&ino))
+        {
+            // Outside a subtree dump: neither used nor dumped (dump's maps
+            // are then the same), but its names stay in the directories.
             continue;
         }
         used.set(ino);
@@ -201,6 +213,60 @@ pub fn plan(
         excluded,
         estimate,
     })
+}
+
+/// A subtree dump's inodes: each path's inode, every directory above it
+/// up to the root, and everything below it. `paths` are relative to the
+/// filesystem's root; `Err` names the first path that cannot be found.
+pub fn subtree_inodes(
+    fs: &Filesystem,
+    reporter: &Reporter,
+    paths: &[String],
+) -> Result<BTreeSet<u32>, usize> {
+    let mut set = BTreeSet::from([ROOT_INO]);
+    let mut pending = Vec::new();
+    for (n, path) in paths.iter().enumerate() {
+        let mut ino = ROOT_INO;
+        for name in path.split('/').filter(|c| !c.is_empty() && *c != ".") {
+            ino = lookup(fs, ino, name.as_bytes()).ok_or(n)?;
+            set.insert(ino);
+        }
+        pending.push(ino);
+    }
+    // Everything below the paths; `set` also keeps a directory linked twice
+    // (a damaged filesystem) from being walked again.
+    let mut walked = BTreeSet::new();
+    while let Some(dir) = pending.pop() {
+        if !walked.insert(dir)
+            || !fs
+                .inode(dir)
+                .is_ok_and(|i| i.file_type() == FileType::Directory)
+        {
+            continue;
+        }
+        let Some(children) = children_of(fs, reporter, dir, "so what is under it is not dumped")
+        else {
+            continue;
+        };
+        for child in children {
+            set.insert(child);
+            pending.push(child);
+        }
+    }
+    Ok(set)
+}
+
+/// The inode `name` names in directory `dir`.
+fn lookup(fs: &Filesystem, dir: u32, name: &[u8]) -> Option<u32> {
+    let inode = fs.inode(dir).ok()?;
+    if inode.file_type() != FileType::Directory {
+        return None;
+    }
+    fs.read_dir(&inode)
+        .ok()?
+        .into_iter()
+        .find(|e| e.name == name && e.ino != 0)
+        .map(|e| e.ino)
 }
 
 /// dump's pass II for incremental dumps: an unchanged directory is dumped

@@ -8,7 +8,7 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
@@ -23,8 +23,14 @@ pub struct Resolved {
     pub device: PathBuf,
     /// c_dev: the device name as dump records it.
     pub dev_name: String,
-    /// c_filesys: the mount point, or [`UNLISTED`].
+    /// c_filesys: the mount point, or [`UNLISTED`]; for a subtree dump,
+    /// the mount point and `(dir /first/path)`, as dump writes it.
     pub filesys: String,
+    /// A subtree dump ("files and directories" mode): the paths to dump
+    /// relative to the mount point, as dump cuts them (the mount point's
+    /// characters taken off: "/deep" under /mnt, "dev/x" under /). Empty for
+    /// a whole filesystem.
+    pub subtree: Vec<String>,
 }
 
 #[derive(Debug, Error)]
@@ -37,8 +43,16 @@ pub enum ResolveError {
     },
     #[error("Cannot open {path}: {source}")]
     Inaccessible { path: String, source: io::Error },
-    #[error("{path} is a directory but not a mount point; rdump dumps whole filesystems only")]
+    #[error("{path} is not on a mounted filesystem (no mount point above it in the mount table)")]
     NotAMountPoint { path: String },
+    #[error("{path} is not on {device} mounted at {dir} (a filesystem mounted below it?)")]
+    OtherFilesystem {
+        path: String,
+        device: String,
+        dir: String,
+    },
+    #[error("Files are not on same file system ({path}).")]
+    NotSameFilesystem { path: String },
     #[error("{path} is mounted from {device} as {fstype}, not as ext2/ext3/ext4")]
     NotExt {
         path: String,
@@ -93,7 +107,10 @@ impl Resolver {
         })?;
         let ft = meta.file_type();
         if ft.is_dir() {
-            self.mount_point(arg, path)
+            match self.mount_point(arg, path) {
+                Err(ResolveError::NotAMountPoint { .. }) => self.subtree(arg, path),
+                other => other,
+            }
         } else if ft.is_block_device() || ft.is_file() {
             self.device(arg, path)
         } else {
@@ -128,6 +145,7 @@ impl Resolver {
             device: path.to_path_buf(),
             dev_name: name.to_string(),
             filesys: filesys.unwrap_or_else(|| UNLISTED.to_string()),
+            subtree: Vec::new(),
         })
     }
 
@@ -157,10 +175,87 @@ impl Resolver {
             device: PathBuf::from(&entry.source),
             dev_name: entry.source.clone(),
             filesys: entry.dir,
+            subtree: Vec::new(),
         })
     }
 
-    fn by_tag(&self, kind: &'static str, dir: &str, value: &str) -> Result<PathBuf, ResolveError> {
+    /// A directory or file inside a mounted ext2/3/4 filesystem: a subtree
+    /// dump of it, recorded as dump does ("/mnt (dir /some/dir)").
+    fn subtree(&self, arg: &str, path: &Path) -> Result<Resolved, ResolveError> {
+        let (entry, rel) = self.containing(arg, path)?;
+        if !matches!(entry.fstype.as_str(), "ext2" | "ext3" | "ext4") {
+            return Err(ResolveError::NotExt {
+                path: arg.to_string(),
+                device: entry.source,
+                fstype: entry.fstype,
+            });
+        }
+        Ok(Resolved {
+            device: PathBuf::from(&entry.source),
+            dev_name: entry.source.clone(),
+            filesys: format!("{} (dir {rel})", entry.dir),
+            subtree: vec![rel],
+        })
+    }
+
+    /// Adds one more path (a directory or a file) to a subtree dump: it
+    /// must be on the same mounted filesystem (dump: "Files are not on same
+    /// file system"). A file as the first argument is an image instead.
+    pub fn add_path(&self, resolved: &mut Resolved, arg: &str) -> Result<(), ResolveError> {
+        let arg = trim_trailing_slash(arg);
+        let (entry, rel) = self.containing(arg, Path::new(arg))?;
+        if resolved.subtree.is_empty() || Path::new(&entry.source) != resolved.device {
+            return Err(ResolveError::NotSameFilesystem {
+                path: arg.to_string(),
+            });
+        }
+        resolved.subtree.push(rel);
+        Ok(())
+    }
+
+    /// The mount holding `path` (the deepest mount point above it, the one
+    /// mounted last among equals) and the path with the mount point's
+    /// characters taken off, after checking that the path really is on
+    /// that mount's device.
+    fn containing(&self, arg: &str, path: &Path) -> Result<(MountEntry, String), ResolveError> {
+        let inaccessible = |source| ResolveError::Inaccessible {
+            path: arg.to_string(),
+            source,
+        };
+        let canonical = fs::canonicalize(path).map_err(inaccessible)?;
+        let canonical = canonical.to_string_lossy().into_owned();
+        let entry = self
+            .mount_table()?
+            .into_iter()
+            .rev()
+            .filter(|m| is_under(&canonical, &m.dir))
+            .fold(None, |best: Option<MountEntry>, m| match best {
+                Some(b) if b.dir.len() >= m.dir.len() => Some(b),
+                _ => Some(m),
+            })
+            .ok_or_else(|| ResolveError::NotAMountPoint {
+                path: arg.to_string(),
+            })?;
+        let path_dev = fs::metadata(&canonical).map_err(inaccessible)?.dev();
+        if let Ok(dev) = fs::metadata(&entry.source) {
+            if dev.file_type().is_block_device() && dev.rdev() != path_dev {
+                return Err(ResolveError::OtherFilesystem {
+                    path: arg.to_string(),
+                    device: entry.source,
+                    dir: entry.dir,
+                });
+            }
+        }
+        let rel = canonical[entry.dir.len()..].to_string();
+        Ok((entry, rel))
+    }
+
+    pub(crate) fn by_tag(
+        &self,
+        kind: &'static str,
+        dir: &str,
+        value: &str,
+    ) -> Result<PathBuf, ResolveError> {
         let base = self.disk_dir.join(dir);
         let mut candidates = vec![base.join(udev_escape(value))];
         if kind == "UUID" {
@@ -185,6 +280,11 @@ impl Resolver {
         })?;
         Ok(parse_mounts(&text))
     }
+}
+
+/// Whether `path` (canonical) is `dir` or below it.
+fn is_under(path: &str, dir: &str) -> bool {
+    dir == "/" || path == dir || path.strip_prefix(dir).is_some_and(|r| r.starts_with('/'))
 }
 
 /// dump strips one trailing slash ("/mnt/" is "/mnt"), but keeps "/" and "LABEL=/".

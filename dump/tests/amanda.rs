@@ -5,7 +5,7 @@
 //!
 //! Amanda runs the programs compiled into it (/sbin/dump, /sbin/restore)
 //! and keeps its configuration in /etc/amanda, /etc/amandahosts and
-//! /etc/dumpdates. So the whole scenario runs in a private mount namespace
+//! /var/lib/dumpdates (Debian's dump file). So the whole scenario runs in a private mount namespace
 //! (held by an `unshare` process, entered with `nsenter`) where rdump and
 //! rrestore are bind-mounted over /sbin/dump and /sbin/restore and
 //! an overlay catches every write to /etc: nothing outside changes, even if
@@ -442,8 +442,10 @@ chown -R backup:backup /etc/amanda
 cp {r}/stage/amandahosts /etc/amandahosts
 chown backup:backup /etc/amandahosts
 chmod 600 /etc/amandahosts
-: > /etc/dumpdates
-chown backup:disk /etc/dumpdates
+: > {r}/dumpdates
+chown backup:disk {r}/dumpdates
+touch /var/lib/dumpdates
+mount --bind {r}/dumpdates /var/lib/dumpdates
 "#,
         rdump = rdump.display(),
         rrestore = rrestore.display()
@@ -1048,14 +1050,14 @@ impl Scenario {
         level1_small
     }
 
-    /// amadmin find lists the three levels, /etc/dumpdates (record yes) has
+    /// amadmin find lists the three levels, /var/lib/dumpdates (record yes) has
     /// rdump's lines for them, amadmin info their sizes. Returns the dumps.
     fn check_records(&self) -> Vec<(String, u32, String)> {
         let dumps = find(&self.ns, "main");
         let levels: Vec<u32> = dumps.iter().map(|d| d.1).collect();
         assert_eq!(levels, [0, 1, 2], "amadmin find: {dumps:?}");
         assert!(dumps.iter().all(|d| d.2 == "OK"), "amadmin find: {dumps:?}");
-        let dumpdates = fs::read_to_string(self.ns.path(Path::new("/etc/dumpdates"))).unwrap();
+        let dumpdates = fs::read_to_string(self.ns.path(Path::new("/var/lib/dumpdates"))).unwrap();
         let info = text(&run_ok(
             &mut self
                 .ns
@@ -1064,7 +1066,7 @@ impl Scenario {
         for level in 0..3 {
             assert!(
                 dumpdates.contains(&format!("{} {level} ", self.dev.0)),
-                "no level {level} in /etc/dumpdates:\n{dumpdates}"
+                "no level {level} in /var/lib/dumpdates:\n{dumpdates}"
             );
             let (_, hundredths) = dump_size_line(&self.w, "main", level);
             let orig = (hundredths * 1024).div_ceil(100);

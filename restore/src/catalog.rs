@@ -137,6 +137,15 @@ pub fn open_input(input: &Input) -> Result<Box<dyn Read>, OpenError> {
             // Large reads: the reader asks for 1 KiB at a time.
             Ok(Box::new(io::BufReader::with_capacity(256 * 1024, f)))
         }
+        Input::Volumes(set) => {
+            let chain = crate::volumes::VolumeChain::open(set.clone()).map_err(|source| {
+                OpenError::Open {
+                    path: set.name(1).unwrap_or_default().display().to_string(),
+                    source,
+                }
+            })?;
+            Ok(Box::new(chain))
+        }
     }
 }
 

@@ -47,6 +47,8 @@ impl Mode {
 pub enum Input {
     Stdin,
     Path(PathBuf),
+    /// The volumes of a multi-volume dump (`-M -f base`, `-f a,b,c`).
+    Volumes(crate::volumes::VolumeSet),
 }
 
 /// Where the `-X` list of file names comes from.
@@ -132,13 +134,31 @@ const UNSUPPORTED: &[(u8, &str)] = &[
         "reading the table of contents from an archive file (-A)",
     ),
     (b'F', "running a script at the start of each tape (-F)"),
-    (b'M', "multi-volume dumps split into files (-M)"),
     (b'P', "QFA tape position files (-P)"),
     (b'Q', "QFA tape position files (-Q)"),
     (b'R', "resuming an interrupted -r (-R)"),
     (b's', "multi-file tapes (-s)"),
     (b'c', "converting old (4.1BSD) file system dumps (-c)"),
 ];
+
+/// `-M -f base` and `-f a,b,c` (a name with commas that is not an existing
+/// file) read several volumes in turn.
+fn volumes(input: Input, multi_volume: bool) -> Input {
+    use crate::volumes::VolumeSet;
+    match input {
+        Input::Path(p) if multi_volume => Input::Volumes(VolumeSet {
+            numbered: Some(p),
+            list: Vec::new(),
+        }),
+        Input::Path(p) if !p.exists() && p.to_string_lossy().contains(',') => {
+            Input::Volumes(VolumeSet {
+                numbered: None,
+                list: p.to_string_lossy().split(',').map(PathBuf::from).collect(),
+            })
+        }
+        other => other,
+    }
+}
 
 /// The usage text, modelled on restore's, with rrestore's options.
 pub fn usage_text(progname: &str) -> String {
@@ -156,9 +176,10 @@ pub fn usage_text(progname: &str) -> String {
          The key-letter form is accepted too: `{p} tvf dump.file`, `{p} rf -`.\n\
          Modes: -C compare, -i interactive, -r rebuild into the current\n\
          directory (a level 0 dump, then each incremental one in turn), -t list,\n\
-         -x extract. -f [user@]host:file reads the dump from host through\n\
-         rmt, started as `$RSH host -l user $RMT` ($RSH default ssh, $RMT\n\
-         default /etc/rmt). See rrestore(8).\n",
+         -x extract. -M -f base reads the volumes base001, base002, ...;\n\
+         -f a,b,c reads volumes a, b, c in turn. -f [user@]host:file reads the\n\
+         dump from host through rmt, started as `$RSH host -l user $RMT`\n\
+         ($RSH default ssh, $RMT default /etc/rmt). See rrestore(8).\n",
         p = progname,
         w = pad
     )
@@ -227,6 +248,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, CliError> {
         None => Input::Path(PathBuf::from("/dev/st0")),
     };
     let mut stdin_user: Option<&'static str> = None;
+    let mut multi_volume = false;
     let mut opts = Options {
         mode: Mode::List,
         input: input.clone(),
@@ -354,6 +376,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, CliError> {
                 }
                 b'm' => opts.by_name = false,
                 b'N' => opts.no_write = true,
+                b'M' => multi_volume = true,
                 b'o' => opts.force_dot_mode = true,
                 b'T' => opts.tmpdir = PathBuf::from(value.unwrap_or_default()),
                 b'u' => opts.unlink_first = true,
@@ -381,7 +404,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, CliError> {
         return Err(CliError::plain("none of C, i, r, t or x options specified"));
     };
     opts.mode = mode;
-    opts.input = input;
+    opts.input = volumes(input, multi_volume);
     Ok(Parsed::Run(Box::new(opts)))
 }
 

@@ -118,7 +118,8 @@ impl<'a> Shell<'a> {
             tape: Some(tape),
             reopen: match &opts.input {
                 Input::Path(p) => Some(p.clone()),
-                Input::Stdin => None,
+                // A pipe, or a volume set (read once, as from a tape).
+                Input::Stdin | Input::Volumes(_) => None,
             },
             selection: Selection::new(),
             curdir: b".".to_vec(),

@@ -14,4 +14,5 @@ pub mod rebuild;
 pub mod symtab;
 pub mod tree;
 pub mod ui;
+pub mod volumes;
 pub mod writer;
