@@ -77,6 +77,20 @@ pub struct Args {
     /// "rrecover.auto=1 rrecover.share=/dev/sdb1 rrecover.target=/dev/sda"
     #[arg(long, value_name = "WORDS", default_value = "")]
     pub append: String,
+    /// What goes on the stick besides the kernel (boxed: the options are many).
+    #[command(flatten)]
+    pub contents: Box<Contents>,
+    /// Check and stage everything, print what would go on the stick, write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Allow --out to be a block device (it is overwritten without asking)
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// The options that choose the stick's programs and files.
+#[derive(Debug, clap::Args)]
+pub struct Contents {
     /// Static busybox for the stick's shell and commands
     #[arg(long, value_name = "FILE", default_value = "/bin/busybox")]
     pub busybox: PathBuf,
@@ -90,12 +104,6 @@ pub struct Args {
     /// Another module to load at boot (by name, with its dependencies); repeatable
     #[arg(long = "module", value_name = "NAME")]
     pub extra_modules: Vec<String>,
-    /// Check and stage everything, print what would go on the stick, write nothing
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Allow --out to be a block device (it is overwritten without asking)
-    #[arg(long)]
-    pub yes: bool,
 }
 
 /// Runs `rrecover mkrescue`.
@@ -147,7 +155,7 @@ fn kernel_and_modules(args: &Args) -> Result<(PathBuf, String, PathBuf), RescueE
 }
 
 fn our_binaries(args: &Args) -> Result<Vec<PathBuf>, RescueError> {
-    let dir = match &args.bin_dir {
+    let dir = match &args.contents.bin_dir {
         Some(d) => d.clone(),
         None => std::env::current_exe()
             .map_err(|e| RescueError::io(Path::new("/proc/self/exe"), e))?
@@ -185,7 +193,7 @@ fn mkrescue(args: &Args) -> Result<(), RescueError> {
     let (kernel, version, modules_dir) = kernel_and_modules(args)?;
     let index = kmod::ModuleIndex::load(&modules_dir)?;
     let mut wanted: Vec<&str> = kmod::NEEDED.to_vec();
-    wanted.extend(args.extra_modules.iter().map(String::as_str));
+    wanted.extend(args.contents.extra_modules.iter().map(String::as_str));
     let modules = index.resolve(&wanted)?;
     let bins = our_binaries(args)?;
     for b in &bins {
@@ -201,14 +209,14 @@ fn mkrescue(args: &Args) -> Result<(), RescueError> {
         .tempdir()
         .map_err(|e| RescueError::io(&std::env::temp_dir(), e))?;
     let inputs = stage::Inputs {
-        busybox: &args.busybox,
+        busybox: &args.contents.busybox,
         our_binaries: bins,
         modules_dir: &modules_dir,
         version: &version,
         index: &index,
         modules: &modules,
         plan: args.plan.as_deref(),
-        keymap: args.keymap.as_deref(),
+        keymap: args.contents.keymap.as_deref(),
     };
     let elves = stage::build(tree.path(), &inputs)?;
     stage::verify(tree.path(), &elves)?;
@@ -226,7 +234,14 @@ fn mkrescue(args: &Args) -> Result<(), RescueError> {
     }
     if let Some(out) = &args.out {
         std::fs::write(&initrd_tmp, &gz).map_err(|e| RescueError::io(&initrd_tmp, e))?;
-        stick::write(out, &kernel, &initrd_tmp, &args.append)?;
+        if is_block_device(out) {
+            // Made as a file first, then copied over the disk: never a half-made stick.
+            let img = tree.path().join("stick.img");
+            stick::write(&img, &kernel, &initrd_tmp, &args.append)?;
+            copy_to_device(&img, out)?;
+        } else {
+            stick::write(out, &kernel, &initrd_tmp, &args.append)?;
+        }
         eprintln!(
             "rrecover: stick {} (write it with dd or cp to the whole USB disk)",
             out.display()
@@ -235,11 +250,25 @@ fn mkrescue(args: &Args) -> Result<(), RescueError> {
     Ok(())
 }
 
+fn is_block_device(p: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(p).is_ok_and(|m| m.file_type().is_block_device())
+}
+
+fn copy_to_device(img: &Path, dev: &Path) -> Result<(), RescueError> {
+    let mut from = std::fs::File::open(img).map_err(|e| RescueError::io(img, e))?;
+    let mut to = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dev)
+        .map_err(|e| RescueError::io(dev, e))?;
+    std::io::copy(&mut from, &mut to)
+        .and_then(|_| to.sync_all())
+        .map_err(|e| RescueError::io(dev, e))
+}
+
 /// A stick written straight to a disk replaces what is on it: only with --yes.
 fn refuse_device(out: &Path, yes: bool) -> Result<(), RescueError> {
-    use std::os::unix::fs::FileTypeExt;
-    let is_dev = std::fs::metadata(out).is_ok_and(|m| m.file_type().is_block_device());
-    if is_dev && !yes {
+    if is_block_device(out) && !yes {
         return Err(RescueError::Usage(format!(
             "{} is a disk: everything on it would be erased; add --yes to write it",
             out.display()
