@@ -134,6 +134,8 @@ pub fn build(root: &Path, inp: &Inputs) -> Result<Vec<PathBuf>, RescueError> {
         0o644,
     )?;
     write(root, "/etc/group", "root:x:0:\n", 0o644)?;
+    // e2fsprogs refuse to work without a mount table ("missing mtab file").
+    link(root, "../proc/mounts", "/etc/mtab")?;
     if let Some(k) = inp.keymap {
         copy_in(root, k, Path::new("/etc/rrecover/keymap.bmap"))?;
     }
