@@ -128,7 +128,7 @@ fn source_initramfs(k: &Kernel, out: &Path) {
 }
 
 /// The source root's files: the system, and data of every inode kind.
-fn source_tree(k: &Kernel, root: &Path) {
+fn source_tree(root: &Path) {
     for d in [
         "bin",
         "sbin",
@@ -185,7 +185,7 @@ setfattr -n user.drill -v yes small";
 /// Phase 1's disk: MBR with extlinux's boot code, ext4 root (extlinux in /boot), swap.
 fn source_disk(k: &Kernel, dir: &Path) -> PathBuf {
     let root = dir.join("source-root");
-    source_tree(k, &root);
+    source_tree(&root);
     let disk = dir.join("source.img");
     std::fs::File::create(&disk)
         .unwrap()
