@@ -270,3 +270,49 @@ fn a_plan_directory_without_a_plan_is_refused() {
     assert!(err.contains("no plan file"), "{err}");
     assert!(!initrd.exists());
 }
+
+#[test]
+fn unattended_from_the_kernel_command_line_it_runs_apply_on_the_named_disk_with_the_share() {
+    let tmp = tempfile::tempdir().unwrap();
+    let backup = tmp.path().join("share/backup");
+    std::fs::create_dir_all(&backup).unwrap();
+    std::fs::write(backup.join("plan"), "# the plan on the share\n").unwrap();
+    let share_img = tmp.path().join("share.img");
+    sh(Command::new("mke2fs")
+        .args(["-q", "-t", "ext4", "-d"])
+        .arg(tmp.path().join("share"))
+        .arg(&share_img)
+        .arg("8M"));
+    let blank = tmp.path().join("blank.img");
+    std::fs::File::create(&blank)
+        .unwrap()
+        .set_len(32 << 20)
+        .unwrap();
+    let stick = tmp.path().join("stick.img");
+    ok(&mkrescue(&[
+        "--out",
+        s(&stick),
+        "--plan",
+        s(&backup),
+        "--append",
+        "rrecover.auto=1 rrecover.share=/dev/vdb rrecover.from=backup rrecover.target=/dev/vda panic=1",
+    ]));
+    let mut args = vm::usb_stick(&stick);
+    args.extend(vm::virtio_disk(&blank));
+    args.extend(vm::virtio_disk(&share_img));
+    let console = vm::qemu("rescue-auto", &args, Duration::from_secs(300));
+    let expected =
+        "rrecover-rescue: unattended recovery: rrecover apply --yes --from /share/backup \
+                    --target /mnt /dev/vda";
+    assert!(console.contains(expected), "{console}");
+    // Whatever apply says, the outcome is reported and the machine powers off.
+    assert!(
+        console.contains("rrecover-rescue: recovery finished: ok")
+            || console.contains("rrecover-rescue: recovery failed: status"),
+        "{console}"
+    );
+    assert!(
+        console.contains("rrecover-rescue: powering off"),
+        "{console}"
+    );
+}
