@@ -291,9 +291,60 @@ fn share_disk(dir: &Path, img: &Path) {
         .arg("256M"));
 }
 
+/// The variants: the blank disk's size, and whether a dump part is damaged on the share.
+struct Variant {
+    name: &'static str,
+    blank_size: u64,
+    corrupt_a_part: bool,
+}
+
 #[test]
 #[ignore = "needs `rrecover backup` and `rrecover apply` (issue 10); run with recover/drill/run"]
-fn drill_backup_rescue_boot_and_check() {
+fn drill_onto_a_blank_disk_of_the_same_size() {
+    drill(Variant {
+        name: "same-size",
+        blank_size: DISK_SIZE,
+        corrupt_a_part: false,
+    });
+}
+
+#[test]
+#[ignore = "needs `rrecover backup` and `rrecover apply` (issue 10); run with recover/drill/run"]
+fn drill_onto_a_larger_blank_disk() {
+    drill(Variant {
+        name: "larger",
+        blank_size: 2 * DISK_SIZE,
+        corrupt_a_part: false,
+    });
+}
+
+#[test]
+#[ignore = "needs `rrecover backup` and `rrecover apply` (issue 10); run with recover/drill/run"]
+fn drill_with_a_damaged_part_stops_before_writing_and_names_it() {
+    drill(Variant {
+        name: "damaged-part",
+        blank_size: DISK_SIZE,
+        corrupt_a_part: true,
+    });
+}
+
+/// Flips a byte in the middle of the biggest dump part; returns its file name.
+fn damage_a_part(backup: &Path) -> String {
+    let part = std::fs::read_dir(backup)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .filter(|p| !["plan", "SHA256SUMS"].contains(&p.file_name().unwrap().to_str().unwrap()))
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .expect("no dump part in the backup");
+    let mut bytes = std::fs::read(&part).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&part, bytes).unwrap();
+    part.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+fn drill(v: Variant) {
     let k = debian_kernel();
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
@@ -309,6 +360,9 @@ fn drill_backup_rescue_boot_and_check() {
             .arg(share.join("backup"))
             .arg(&disk));
     });
+    let damaged = v
+        .corrupt_a_part
+        .then(|| damage_a_part(&share.join("backup")));
     let share_img = t.join("share.img");
     share_disk(&share, &share_img);
 
@@ -334,23 +388,36 @@ fn drill_backup_rescue_boot_and_check() {
     let blank = t.join("blank.img");
     std::fs::File::create(&blank)
         .unwrap()
-        .set_len(DISK_SIZE)
+        .set_len(v.blank_size)
         .unwrap();
     let mut args = vm::usb_stick(&stick);
     args.extend(vm::virtio_disk(&blank));
     args.extend(vm::virtio_disk(&share_img));
+    let name = format!("drill-{}-recovery", v.name);
     let recovery = phase("3 unattended recovery", || {
-        vm::qemu("drill-recovery", &args, BOOT_LIMIT)
+        vm::qemu(&name, &args, BOOT_LIMIT)
     });
     assert_tag(
         &recovery,
         "rrecover-rescue: unattended recovery: rrecover apply --yes --from /share/backup --target /mnt /dev/vda",
     );
+    if let Some(part) = damaged {
+        assert_tag(&recovery, "rrecover-rescue: recovery failed");
+        assert!(
+            recovery.contains(&part),
+            "the damaged part {part} is not named:\n{recovery}"
+        );
+        let written = std::fs::read(&blank).unwrap();
+        assert!(
+            written.iter().all(|b| *b == 0),
+            "the blank disk was written to"
+        );
+        return;
+    }
     assert_tag(&recovery, "rrecover-rescue: recovery finished: ok");
 
-    let check = phase("4 recovered disk boots", || {
-        boot_disk("drill-recovered", &blank)
-    });
+    let name = format!("drill-{}-recovered", v.name);
+    let check = phase("4 recovered disk boots", || boot_disk(&name, &blank));
     let verdict = assert_tag(&check, "DRILL-CHECK:");
     assert!(verdict.starts_with("DRILL-CHECK: OK"), "{check}");
 }
