@@ -349,7 +349,8 @@ fn drill(v: Variant) {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
     let disk = phase("1 source disk", || source_disk(&k, t));
-    let first = phase("1 first boot", || boot_disk("drill-first", &disk));
+    let first_name = format!("drill-{}-first", v.name);
+    let first = phase("1 first boot", || boot_disk(&first_name, &disk));
     assert_tag(&first, "DRILL-FIRST-BOOT: manifest of");
 
     let share = t.join("share");
