@@ -419,6 +419,8 @@ fn drill(v: Variant) {
 
     let name = format!("drill-{}-recovered", v.name);
     let check = phase("4 recovered disk boots", || boot_disk(&name, &blank));
+    // fstab names the swap by UUID: apply must have made it with the same one.
+    assert_tag(&check, "DRILL-SWAP: 1 swap area(s) on");
     let verdict = assert_tag(&check, "DRILL-CHECK:");
     assert!(verdict.starts_with("DRILL-CHECK: OK"), "{check}");
 }
