@@ -102,7 +102,9 @@ pub fn build(root: &Path, inp: &Inputs) -> Result<Vec<PathBuf>, RescueError> {
     let mut elves = vec![copy_in(root, inp.busybox, Path::new("/bin/busybox"))?];
     for b in &inp.our_binaries {
         let name = b.file_name().unwrap_or_default();
-        elves.push(copy_in(root, b, &Path::new("/usr/bin").join(name))?);
+        let at = copy_in(root, b, &Path::new("/usr/bin").join(name))?;
+        strip_debug(&root.join(at.strip_prefix("/").unwrap_or(&at)));
+        elves.push(at);
     }
     for t in &tools {
         let name = t.file_name().unwrap_or_default();
@@ -188,6 +190,30 @@ fn modules(root: &Path, inp: &Inputs) -> Result<(), RescueError> {
         .map(|m| format!("{}\n", staged_name(m)))
         .collect();
     write(root, "/etc/rrecover/modules", &list, 0o644)
+}
+
+/// Release builds carry debug info (the workspace's profile has `debug = 1`): 90% of
+/// their size, RAM the stick's initramfs would hold for nothing. binutils' strip takes it
+/// out when this machine has it (Rust builds need a linker, so it usually does).
+fn strip_debug(file: &Path) {
+    let Some(strip) = find_tool("strip") else {
+        eprintln!(
+            "rrecover: warning: no strip (binutils): {} keeps its debug info",
+            file.display()
+        );
+        return;
+    };
+    let ok = Command::new(strip)
+        .arg("--strip-debug")
+        .arg(file)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!(
+            "rrecover: warning: strip failed on {}; it keeps its debug info",
+            file.display()
+        );
+    }
 }
 
 /// Compressed modules (`.ko.xz`, `.ko.zst`, `.ko.gz`) go on the stick uncompressed:
