@@ -316,3 +316,31 @@ fn unattended_from_the_kernel_command_line_it_runs_apply_on_the_named_disk_with_
         "{console}"
     );
 }
+
+#[test]
+fn the_iso_boots_as_a_cdrom() {
+    let tmp = tempfile::tempdir().unwrap();
+    let iso = tmp.path().join("rescue.iso");
+    ok(&mkrescue(&[
+        "--iso",
+        s(&iso),
+        "--append",
+        "rrecover.auto=1 rrecover.end=poweroff panic=1",
+    ]));
+    let file = sh(Command::new("file").arg(&iso));
+    assert!(
+        file.contains("ISO 9660") && file.contains("bootable"),
+        "{file}"
+    );
+    let args: Vec<String> = ["-cdrom", s(&iso), "-boot", "d"].map(String::from).to_vec();
+    let console = vm::qemu("rescue-iso", &args, Duration::from_secs(300));
+    assert!(console.contains("Loading /initrd.img"), "{console}");
+    assert!(
+        console.contains("rrecover-rescue: loading kernel modules"),
+        "{console}"
+    );
+    assert!(
+        console.contains("rrecover-rescue: powering off"),
+        "{console}"
+    );
+}

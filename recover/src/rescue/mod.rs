@@ -70,6 +70,9 @@ pub struct Args {
     /// Write the bootable stick image here (a file, or a whole disk with --yes)
     #[arg(long, value_name = "STICK.img")]
     pub out: Option<PathBuf>,
+    /// Write a bootable ISO image here too (isolinux; hybrid, so it also boots from USB)
+    #[arg(long, value_name = "FILE.iso")]
+    pub iso: Option<PathBuf>,
     /// Write the initramfs (gzip'd newc cpio) here
     #[arg(long, value_name = "FILE")]
     pub initramfs: Option<PathBuf>,
@@ -182,9 +185,11 @@ fn our_binaries(args: &Args) -> Result<Vec<PathBuf>, RescueError> {
 }
 
 fn mkrescue(args: &Args) -> Result<(), RescueError> {
-    if args.out.is_none() && args.initramfs.is_none() && !args.dry_run {
+    if args.out.is_none() && args.initramfs.is_none() && args.iso.is_none() && !args.dry_run {
         return Err(RescueError::Usage(
-            "nothing to write: give --out STICK.img and/or --initramfs FILE (or --dry-run)".into(),
+            "nothing to write: give --out STICK.img, --iso FILE.iso and/or --initramfs FILE \
+             (or --dry-run)"
+                .into(),
         ));
     }
     if let Some(out) = &args.out {
@@ -232,8 +237,14 @@ fn mkrescue(args: &Args) -> Result<(), RescueError> {
         std::fs::write(out, &gz).map_err(|e| RescueError::io(out, e))?;
         eprintln!("rrecover: initramfs {} ({} bytes)", out.display(), gz.len());
     }
-    if let Some(out) = &args.out {
+    if args.out.is_some() || args.iso.is_some() {
         std::fs::write(&initrd_tmp, &gz).map_err(|e| RescueError::io(&initrd_tmp, e))?;
+    }
+    if let Some(iso) = &args.iso {
+        stick::write_iso(iso, &kernel, &initrd_tmp, &args.append)?;
+        eprintln!("rrecover: ISO image {}", iso.display());
+    }
+    if let Some(out) = &args.out {
         if is_block_device(out) {
             // Made as a file first, then copied over the disk: never a half-made stick.
             let img = tree.path().join("stick.img");

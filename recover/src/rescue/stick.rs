@@ -111,6 +111,76 @@ fn build(
     )
 }
 
+/// Where Debian keeps isolinux (package isolinux) and syslinux's BIOS modules.
+const ISOLINUX_BIN: &str = "/usr/lib/ISOLINUX/isolinux.bin";
+const ISOHDPFX_BIN: &str = "/usr/lib/ISOLINUX/isohdpfx.bin";
+const LDLINUX_C32: &str = "/usr/lib/syslinux/modules/bios/ldlinux.c32";
+
+/// Writes an ISO 9660 image (isolinux, El Torito, BIOS) with the same boot entry; it is
+/// also "hybrid" (isohdpfx.bin MBR), so it can be written to a USB stick as well.
+/// xorriso (Debian: xorriso) makes it.
+pub fn write_iso(
+    out: &Path,
+    kernel: &Path,
+    initrd: &Path,
+    append: &str,
+) -> Result<(), RescueError> {
+    for f in [ISOLINUX_BIN, ISOHDPFX_BIN, LDLINUX_C32] {
+        if !Path::new(f).is_file() {
+            return Err(RescueError::MissingTools(format!(
+                "{f} (Debian: isolinux, syslinux-common)"
+            )));
+        }
+    }
+    let tree = tempfile::Builder::new()
+        .prefix("rrecover-iso.")
+        .tempdir()
+        .map_err(|e| RescueError::io(&std::env::temp_dir(), e))?;
+    let t = tree.path();
+    let dir = t.join("isolinux");
+    std::fs::create_dir(&dir).map_err(|e| RescueError::io(&dir, e))?;
+    let copies = [
+        (Path::new(ISOLINUX_BIN), dir.join("isolinux.bin")),
+        (Path::new(LDLINUX_C32), dir.join("ldlinux.c32")),
+        (kernel, t.join("vmlinuz")),
+        (initrd, t.join("initrd.img")),
+    ];
+    for (from, to) in &copies {
+        std::fs::copy(from, to).map_err(|e| RescueError::io(from, e))?;
+    }
+    let cfg = dir.join("isolinux.cfg");
+    std::fs::write(&cfg, syslinux_cfg(append)).map_err(|e| RescueError::io(&cfg, e))?;
+    let tmp = out.with_extension("tmp");
+    let result = run(
+        "xorriso",
+        &[
+            "-as",
+            "mkisofs",
+            "-quiet",
+            "-o",
+            &tmp.to_string_lossy(),
+            "-V",
+            "RRESCUE",
+            "-b",
+            "isolinux/isolinux.bin",
+            "-c",
+            "isolinux/boot.cat",
+            "-no-emul-boot",
+            "-boot-load-size",
+            "4",
+            "-boot-info-table",
+            "-isohybrid-mbr",
+            ISOHDPFX_BIN,
+            &t.to_string_lossy(),
+        ],
+    )
+    .and_then(|()| std::fs::rename(&tmp, out).map_err(|e| RescueError::io(out, e)));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
 /// Sector 0: boot code, then one active partition of type 0x0c (FAT32, LBA).
 pub fn mbr_sector(code: &[u8], start: u64, sectors: u64) -> [u8; 512] {
     let mut s = [0u8; 512];
