@@ -53,13 +53,27 @@ pub fn write(out: &Path, kernel: &Path, initrd: &Path, append: &str) -> Result<(
         .max(MIN_PART)
         .div_ceil(MIB)
         * MIB;
-    let tmp = out.with_extension("tmp");
-    let result = build(&tmp, &mbr, part, kernel, initrd, append)
-        .and_then(|()| std::fs::rename(&tmp, out).map_err(|e| RescueError::io(out, e)));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    let tmp = partial(out)?;
+    build(tmp.path(), &mbr, part, kernel, initrd, append)?;
+    finish(tmp, out)
+}
+
+/// A file beside `out` that becomes `out` only when complete (removed on any error).
+fn partial(out: &Path) -> Result<tempfile::NamedTempFile, RescueError> {
+    let dir = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    tempfile::Builder::new()
+        .prefix(".rrecover-partial.")
+        .tempfile_in(dir)
+        .map_err(|e| RescueError::io(dir, e))
+}
+
+fn finish(tmp: tempfile::NamedTempFile, out: &Path) -> Result<(), RescueError> {
+    tmp.persist(out)
+        .map(drop)
+        .map_err(|e| RescueError::io(out, e.error))
 }
 
 fn build(
@@ -90,21 +104,17 @@ fn build(
         ],
     )?;
     let fat = format!("{img_s}@@{PART_START}");
-    let cfg = img.with_extension("cfg");
-    std::fs::write(&cfg, syslinux_cfg(append)).map_err(|e| RescueError::io(&cfg, e))?;
+    let cfg =
+        tempfile::NamedTempFile::new().map_err(|e| RescueError::io(&std::env::temp_dir(), e))?;
+    std::fs::write(cfg.path(), syslinux_cfg(append)).map_err(|e| RescueError::io(cfg.path(), e))?;
     let copies = [
         (kernel.to_string_lossy().into_owned(), "::/vmlinuz"),
         (initrd.to_string_lossy().into_owned(), "::/initrd.img"),
-        (cfg.to_string_lossy().into_owned(), "::/syslinux.cfg"),
+        (cfg.path().to_string_lossy().into_owned(), "::/syslinux.cfg"),
     ];
     for (from, to) in &copies {
-        let r = run("mcopy", &["-o", "-i", &fat, from, to]);
-        if r.is_err() {
-            let _ = std::fs::remove_file(&cfg);
-        }
-        r?;
+        run("mcopy", &["-o", "-i", &fat, from, to])?;
     }
-    let _ = std::fs::remove_file(&cfg);
     run(
         "syslinux",
         &["--offset", &PART_START.to_string(), "--install", &img_s],
@@ -150,15 +160,15 @@ pub fn write_iso(
     }
     let cfg = dir.join("isolinux.cfg");
     std::fs::write(&cfg, syslinux_cfg(append)).map_err(|e| RescueError::io(&cfg, e))?;
-    let tmp = out.with_extension("tmp");
-    let result = run(
+    let tmp = partial(out)?;
+    run(
         "xorriso",
         &[
             "-as",
             "mkisofs",
             "-quiet",
             "-o",
-            &tmp.to_string_lossy(),
+            &tmp.path().to_string_lossy(),
             "-V",
             "RRESCUE",
             "-b",
@@ -173,12 +183,8 @@ pub fn write_iso(
             ISOHDPFX_BIN,
             &t.to_string_lossy(),
         ],
-    )
-    .and_then(|()| std::fs::rename(&tmp, out).map_err(|e| RescueError::io(out, e)));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    )?;
+    finish(tmp, out)
 }
 
 /// Sector 0: boot code, then one active partition of type 0x0c (FAT32, LBA).
