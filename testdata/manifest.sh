@@ -6,6 +6,8 @@
 # Used by make-fixtures.sh to write tree-manifest.txt, and handy for checking
 # a tree restored from a fixture dump against it (diff the two outputs).
 set -euo pipefail
+# stat names file types in the locale's language, sort orders by it: use C.
+export LC_ALL=C
 die() { echo "manifest.sh: ERROR: $*" >&2; exit 1; }
 [[ $# -eq 1 && -d $1 ]] || die "usage: manifest.sh DIR"
 for tool in find stat getfattr readlink sort sha256sum; do

@@ -416,6 +416,18 @@ pub fn detect_order(block: &[u8]) -> Result<ByteOrder, HeaderError> {
 }
 
 impl Header {
+    /// `c_date` in seconds since the epoch. The field has 32 bits and dump
+    /// 0.4b47 stores the time truncated to them; read unsigned, dates up to
+    /// 2106 come out right (the reference restore shows 1901-1902 past 2038).
+    pub fn date_secs(&self) -> i64 {
+        i64::from(self.date as u32)
+    }
+
+    /// `c_ddate` in seconds since the epoch, read as [`Header::date_secs`].
+    pub fn ddate_secs(&self) -> i64 {
+        i64::from(self.ddate as u32)
+    }
+
     /// A zeroed header of type `t` with the magic number set.
     pub fn new(t: RecordType) -> Header {
         Header {

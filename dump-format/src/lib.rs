@@ -8,7 +8,8 @@
 //! - [`bitmap`]: the inode maps of TS_CLRI and TS_BITS;
 //! - [`compress`]: per-record compression framing (zlib, bzip2, LZO, zstd);
 //! - [`writer`]: packing blocks into tape records and writing them;
-//! - [`reader`]: reading a stream back as typed items, with resynchronisation.
+//! - [`reader`]: reading a stream back as typed items, with resynchronisation;
+//! - [`rmt`]: remote tapes (`host:file`) through the rmt protocol.
 //!
 //! docs/FORMAT.md describes the format in prose.
 
@@ -19,6 +20,7 @@ pub mod ext;
 pub mod header;
 pub mod incompressible;
 pub mod reader;
+pub mod rmt;
 pub mod writer;
 pub mod xattr;
 

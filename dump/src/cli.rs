@@ -193,6 +193,10 @@ pub enum CliError {
     BadInode(String),
     #[error("option -{0} ({1}) is not supported by rdump")]
     NotSupported(char, &'static str),
+    /// `-f user@host:file` with a bad user or no host (checked at start,
+    /// as dump does, not after the mapping passes).
+    #[error("{0}")]
+    RemoteName(String),
 }
 
 /// dump 0.4b47 options rdump does not implement, with what they do: refused
@@ -411,6 +415,8 @@ impl Parser {
                 self.ntrec = Some(n);
             }
             'f' => {
+                dump_format::rmt::RemoteName::parse(&value)
+                    .map_err(|e| CliError::RemoteName(e.to_string()))?;
                 self.target = Some(if value == "-" {
                     Target::Stdout
                 } else {
@@ -573,7 +579,10 @@ usage: rdump [-level#] [-acnqSuvy] [-b blocksize] [-B records] [-d density]
   -b blocksize  kilobytes per tape record, 1..{max_ntrec} (default {ntrec};
                 {zstd_ntrec} with --zstd)
   -f file       write the dump to file, device or fifo; '-' is standard output
-                (default: $TAPE, else /dev/tape)
+                (default: $TAPE, else /dev/tape); [user@]host:file writes it
+                on host through rmt, started as `$RSH host -l user $RMT`
+                ($RSH default ssh, $RMT default /etc/rmt); a name with a '/'
+                before its ':' is a local file
   -j[level]     compress each record with bzip2, level 1..9 (default 2)
   -y            compress each record with LZO
   -z[level]     compress each record with zlib, level 1..9 (default 2)

@@ -190,7 +190,7 @@ pub fn run(mut opts: Options) -> i32 {
     };
     let tape_name = match &opts.target {
         Target::Stdout => "standard output".to_string(),
-        Target::Path(p) => p.display().to_string(),
+        Target::Path(p) => crate::output::target_description(p),
     };
     if !opts.estimate_only {
         r.msg(format_args!(
@@ -262,6 +262,10 @@ pub fn run(mut opts: Options) -> i32 {
         Ok(o) => o,
         Err(e) => return abort(r, X_ABORT, e),
     };
+    if let Some(host) = out.remote_host() {
+        // dump's rmtlib prints it (at start-up; rdump connects here).
+        r.msg(format_args!("Connection to {host} established."));
+    }
     let compressed = opts.compression != CompressionChoice::None;
     let volume = VolumeInfo {
         date,

@@ -1,4 +1,5 @@
-//! The dump's destination: a file, device, fifo or standard output.
+//! The dump's destination: a file, device, fifo, standard output, or a
+//! remote file or tape (`[user@]host:file`, through rmt).
 //!
 //! Writes go through a large buffer (records can be small once compressed).
 //! Errors keep their cause so that a full disk or a closed pipe ends the dump
@@ -8,8 +9,9 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::os::fd::AsFd;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use dump_format::rmt::{Launcher, RemoteName, RemoteWriter, RmtError};
 use thiserror::Error;
 
 use crate::cli::Target;
@@ -20,6 +22,8 @@ const BUFFER_BYTES: usize = 1 << 20;
 pub enum OutputError {
     #[error("Cannot open output \"{path}\": {source}")]
     Open { path: PathBuf, source: io::Error },
+    #[error("Cannot open output \"{name}\": {source}")]
+    Remote { name: String, source: RmtError },
     #[error("write error on {name} after {blocks} blocks: {}", describe(.source))]
     Write {
         name: String,
@@ -38,9 +42,34 @@ fn describe(e: &io::Error) -> String {
     }
 }
 
+/// The remote file `-f` names, if it names one (dump's rule: a ':' with
+/// no '/' before it).
+pub fn remote_target(path: &Path) -> Result<Option<RemoteName>, RmtError> {
+    match path.to_str() {
+        Some(text) => RemoteName::parse(text),
+        None => Ok(None),
+    }
+}
+
+/// How dump names the output in "Dumping ... to": `file on host host`
+/// for a remote one.
+pub fn target_description(path: &Path) -> String {
+    match remote_target(path) {
+        Ok(Some(name)) => format!("{} on host {}", name.file, name.host),
+        _ => path.display().to_string(),
+    }
+}
+
+enum Sink {
+    Local(BufWriter<File>),
+    /// One rmt write per record, as dump does (a remote tape drive
+    /// writes each as one tape block).
+    Remote(RemoteWriter),
+}
+
 /// An open destination.
 pub struct Output {
-    writer: BufWriter<File>,
+    writer: Sink,
     /// "standard output" or the path, for messages.
     name: String,
     /// A pipe or fifo: dump words its closing messages differently.
@@ -48,6 +77,8 @@ pub struct Output {
     /// Standard output is not closed by us; files are closed and reported.
     is_stdout: bool,
     blocks: u64,
+    /// The host of a remote output.
+    remote_host: Option<String>,
 }
 
 impl Output {
@@ -68,6 +99,9 @@ impl Output {
                 (File::from(fd), "standard output".to_string(), true)
             }
             Target::Path(path) => {
+                if let Some(out) = Self::open_remote(path)? {
+                    return Ok(out);
+                }
                 let file = OpenOptions::new()
                     .write(true)
                     .create(true)
@@ -92,12 +126,41 @@ impl Output {
             BUFFER_BYTES
         };
         Ok(Output {
-            writer: BufWriter::with_capacity(capacity, file),
+            writer: Sink::Local(BufWriter::with_capacity(capacity, file)),
             name,
             is_pipe,
             is_stdout,
             blocks: 0,
+            remote_host: None,
         })
+    }
+
+    /// `host:file` through `$RSH` and `$RMT`, created as dump creates it.
+    fn open_remote(path: &Path) -> Result<Option<Output>, OutputError> {
+        let name = path.display().to_string();
+        let remote = |source| OutputError::Remote {
+            name: name.clone(),
+            source,
+        };
+        let Some(target) = remote_target(path).map_err(remote)? else {
+            return Ok(None);
+        };
+        let writer = RemoteWriter::create(&target, &Launcher::from_env()).map_err(remote)?;
+        Ok(Some(Output {
+            writer: Sink::Remote(writer),
+            // dump's "Closing /path" names the remote file without its
+            // host; errors from the server name the host themselves.
+            name: target.file,
+            is_pipe: false,
+            is_stdout: false,
+            blocks: 0,
+            remote_host: Some(target.host),
+        }))
+    }
+
+    /// The host of a remote output (`host:file`).
+    pub fn remote_host(&self) -> Option<&str> {
+        self.remote_host.as_deref()
     }
 
     pub fn name(&self) -> &str {
@@ -115,19 +178,32 @@ impl Output {
 
     /// Writes one (possibly compressed) record holding `blocks` tape blocks.
     pub fn write_record(&mut self, bytes: &[u8], blocks: u64) -> Result<(), OutputError> {
-        self.writer
-            .write_all(bytes)
-            .map_err(|source| self.write_error(source))?;
+        let written = match &mut self.writer {
+            Sink::Local(w) => w.write_all(bytes),
+            Sink::Remote(w) => w.write_block(bytes).map_err(RmtError::into_io),
+        };
+        written.map_err(|source| self.write_error(source))?;
         self.blocks += blocks;
         Ok(())
     }
 
     /// Flushes everything; the dump is only complete when this succeeds.
-    pub fn finish(mut self) -> Result<(), OutputError> {
-        self.writer
-            .flush()
-            .map_err(|source| self.write_error(source))?;
-        Ok(())
+    pub fn finish(self) -> Result<(), OutputError> {
+        let Output {
+            writer,
+            name,
+            blocks,
+            ..
+        } = self;
+        let done = match writer {
+            Sink::Local(mut w) => w.flush(),
+            Sink::Remote(w) => w.finish().map_err(RmtError::into_io),
+        };
+        done.map_err(|source| OutputError::Write {
+            name,
+            blocks,
+            source,
+        })
     }
 
     fn write_error(&self, source: io::Error) -> OutputError {

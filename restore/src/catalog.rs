@@ -11,6 +11,7 @@ use std::fs::File;
 use std::io::{self, Read};
 
 use dump_format::header::mode;
+use dump_format::rmt::{Launcher, RemoteName, RemoteReader};
 use dump_format::{ByteOrder, Header, InodeMap, Item, ReadError, RecordType, Segment, TapeReader};
 use thiserror::Error;
 
@@ -84,8 +85,48 @@ pub trait Notes {
     fn verbose(&mut self, msg: &str);
 }
 
+/// The remote file `-f` names, if it names one: `[user@]host:file`, by
+/// restore's rule (a ':' with no '/' before it; `./a:b` is local).
+fn remote_name(input: &Input) -> Result<Option<RemoteName>, OpenError> {
+    let Input::Path(p) = input else {
+        return Ok(None);
+    };
+    let Some(text) = p.to_str() else {
+        return Ok(None);
+    };
+    RemoteName::parse(text).map_err(|e| OpenError::Open {
+        path: text.to_string(),
+        source: e.into_io(),
+    })
+}
+
+/// True when the input is read through rmt (restore's "remote" wording).
+pub fn is_remote(input: &Input) -> bool {
+    remote_host(input).is_some()
+}
+
+/// The host a remote input is read from.
+pub fn remote_host(input: &Input) -> Option<String> {
+    match remote_name(input) {
+        Ok(Some(name)) => Some(name.host),
+        _ => None,
+    }
+}
+
 /// Opens the input named on the command line.
 pub fn open_input(input: &Input) -> Result<Box<dyn Read>, OpenError> {
+    if let Some(name) = remote_name(input)? {
+        let remote =
+            RemoteReader::open(&name, &Launcher::from_env()).map_err(|e| OpenError::Open {
+                path: name.display(),
+                source: e.into_io(),
+            })?;
+        // Each read is one R request and its round trip: ask for a lot.
+        // On a remote tape drive one R returns one tape block and cuts
+        // what does not fit: 2 MiB holds the largest record (1 MiB,
+        // `-b 1024`, plus a compression header) with room to spare.
+        return Ok(Box::new(io::BufReader::with_capacity(2 << 20, remote)));
+    }
     match input {
         Input::Stdin => Ok(Box::new(io::stdin().lock())),
         Input::Path(p) => {

@@ -156,7 +156,9 @@ pub fn usage_text(progname: &str) -> String {
          The key-letter form is accepted too: `{p} tvf dump.file`, `{p} rf -`.\n\
          Modes: -C compare, -i interactive, -r rebuild into the current\n\
          directory (a level 0 dump, then each incremental one in turn), -t list,\n\
-         -x extract. See rrestore(8).\n",
+         -x extract. -f [user@]host:file reads the dump from host through\n\
+         rmt, started as `$RSH host -l user $RMT` ($RSH default ssh, $RMT\n\
+         default /etc/rmt). See rrestore(8).\n",
         p = progname,
         w = pad
     )

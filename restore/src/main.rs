@@ -63,8 +63,16 @@ fn run(opts: &Options, ui: &mut Ui) -> Result<ExitCode, Fatal> {
     let names = requested_names(opts)?;
     ui.verbose("Verify tape and initialize maps");
     let input = catalog::open_input(&opts.input)?;
+    if let Some(host) = catalog::remote_host(&opts.input) {
+        // restore's rmtlib says so once the server answered.
+        ui.err(&format!("Connection to {host} established."));
+    }
     let reader = catalog::start(input)?;
-    ui.verbose("Input is from a local file/pipe");
+    ui.verbose(if catalog::is_remote(&opts.input) {
+        "Input is from a remote file/pipe"
+    } else {
+        "Input is from a local file/pipe"
+    });
     if reader.byte_order() == dump_format::ByteOrder::Big {
         ui.verbose("Note: Doing Byte swapping");
     }
@@ -111,12 +119,32 @@ fn run(opts: &Options, ui: &mut Ui) -> Result<ExitCode, Fatal> {
                 ExitCode::SUCCESS
             })
         }
-        Mode::Extract | Mode::Rebuild => restore_files(opts, &names, &mut catalog, tape, ui),
+        Mode::Extract | Mode::Rebuild => {
+            let result = restore_files(opts, &names, &mut catalog, tape, ui);
+            // Not after a fatal error: the input may not be a dump at all.
+            if result.is_ok() && opts.mode == Mode::Extract && opts.input == Input::Stdin {
+                drain_stdin(ui);
+            }
+            result
+        }
         Mode::Interactive => {
             interactive::run(opts, catalog, tape, &progname(), ui)?;
             Ok(ExitCode::SUCCESS)
         }
         Mode::Compare => compare_tree(opts, &catalog, tape, ui),
+    }
+}
+
+/// Reads the rest of a dump piped to -x and throws it away. restore 0.4b47
+/// exits as soon as it has the files asked for, and the writer of the pipe
+/// gets EPIPE: amrecover 3.5.1 (which pipes the dump into `restore xbf 2 -`)
+/// then dies of a segmentation fault. Reading to the end costs the time to
+/// read the dump, in constant memory.
+fn drain_stdin(ui: &mut Ui) {
+    if let Err(e) = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink()) {
+        ui.warn(&format!(
+            "warning: reading the rest of the dump on standard input: {e}"
+        ));
     }
 }
 

@@ -91,11 +91,11 @@ pub fn ctime(secs: i64) -> String {
 /// The dump description restore prints for -t, -C and -v (printdumpinfo).
 pub fn dump_info(volume: &Header) -> Vec<String> {
     let mut lines = vec![
-        format!("Dump   date: {}", ctime(i64::from(volume.date))),
+        format!("Dump   date: {}", ctime(volume.date_secs())),
         if volume.ddate == 0 {
             "Dumped from: the epoch".to_string()
         } else {
-            format!("Dumped from: {}", ctime(i64::from(volume.ddate)))
+            format!("Dumped from: {}", ctime(volume.ddate_secs()))
         },
     ];
     if volume.host[0] != 0 {

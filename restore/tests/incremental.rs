@@ -58,13 +58,15 @@ fn reference_dump(image: &Path, out: &Path, args: &[&str]) {
     );
 }
 
-/// The dump date of a dump, as `dump -T` takes it (ctime format, UTC).
+/// The dump date of a dump, as `dump -T` takes it (ctime format, UTC; the C
+/// locale, since dump parses English names whatever LANG says).
 fn dump_date(dump: &Path) -> String {
     let r = dump_format::TapeReader::new(fs::File::open(dump).unwrap()).unwrap();
     let secs = r.volume().date;
     let out = run({
         let mut c = Command::new("date");
         c.env("TZ", "UTC")
+            .env("LC_ALL", "C")
             .arg("-d")
             .arg(format!("@{secs}"))
             .arg("+%a %b %e %H:%M:%S %Y");

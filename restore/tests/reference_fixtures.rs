@@ -208,6 +208,38 @@ fn extract_selected_files_from_a_pipe() {
     remove_tree(&dir);
 }
 
+/// `-x -f -` reads its input to the end, past the end of the dump, so
+/// the writer never gets EPIPE: amrecover 3.5.1 pipes the dump into
+/// `restore xbf 2 - FILES` and dies of a segmentation fault when restore
+/// stops reading (restore 0.4b47 stops once it has the files).
+#[test]
+fn extract_from_a_pipe_reads_it_to_the_end() {
+    use std::io::Write;
+    let dir = scratch("extract-drain");
+    let mut input = std::fs::read(testdata().join("ext4-4k.dump")).unwrap();
+    // More than a pipe holds, after the end-of-dump record.
+    input.extend(std::iter::repeat_n(0u8, 1 << 20));
+    let mut child = rrestore()
+        .args(["xbf", "2", "-", "/small.txt"])
+        .current_dir(&dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let written = stdin.write_all(&input);
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        written.is_ok(),
+        "rrestore stopped reading its input: {written:?}"
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(dir.join("small.txt").is_file());
+    remove_tree(&dir);
+}
+
 fn rustix_major(dev: u64) -> u64 {
     ((dev >> 32) & 0xffff_f000) | ((dev >> 8) & 0xfff)
 }
