@@ -77,4 +77,5 @@ if [ "$AUTO" = 1 ]; then
 fi
 # Interactive: the menu on the serial port and on the screen; either may be used.
 setsid sh -c 'exec /etc/rrecover/menu "$0" </dev/tty1 >/dev/tty1 2>&1' "$BACKUP" &
-exec setsid cttyhack /etc/rrecover/menu "$BACKUP"
+# /init must never end (the kernel panics when PID 1 exits): the menu comes back.
+while true; do setsid cttyhack /etc/rrecover/menu "$BACKUP"; done
