@@ -247,6 +247,9 @@ fn check_tools(plan: &Plan) -> Result<(), ApplyError> {
     if !plan.volume_groups.is_empty() {
         need.push("lvm");
     }
+    if !extlinux_dirs(plan, Path::new("/")).is_empty() {
+        need.push("extlinux");
+    }
     let missing: Vec<String> = need
         .into_iter()
         .filter(|t| !in_path(t))
@@ -517,6 +520,13 @@ fn steps(plan: &Plan, args: &Args, targets: &[Target], sizes: &[Sizes]) -> Vec<S
             mount_dir(&args.target, &plan.filesystems[i], i).join("restoresymtable"),
         ));
     }
+    for dir in extlinux_dirs(plan, &args.target) {
+        v.push(Step::Run {
+            tool: "extlinux",
+            args: vec!["--install".into(), dir.display().to_string()],
+            stdin: None,
+        });
+    }
     for i in mount_order(plan).into_iter().rev() {
         v.push(Step::Unmount(mount_dir(
             &args.target,
@@ -525,6 +535,25 @@ fn steps(plan: &Plan, args: &Args, targets: &[Target], sizes: &[Sizes]) -> Vec<S
         )));
     }
     v
+}
+
+/// The extlinux directories of the plan's bootloaders, under `target` as
+/// apply mounts them. extlinux is installed again in each after the restore:
+/// its boot sector holds the block addresses of ldlinux.sys, which a restore
+/// puts elsewhere (the MBR code itself comes back with the boot area).
+fn extlinux_dirs(plan: &Plan, target: &Path) -> Vec<PathBuf> {
+    plan.bootloader
+        .iter()
+        .filter(|b| b.kind == "extlinux")
+        .filter_map(|b| {
+            let dir = b.dir.as_deref()?;
+            let i = plan
+                .filesystems
+                .iter()
+                .position(|f| f.place.disk == b.disk && Some(f.place.partition) == b.partition)?;
+            Some(mount_dir(target, &plan.filesystems[i], i).join(dir.trim_start_matches('/')))
+        })
+        .collect()
 }
 
 /// Filesystems in mount order: by the depth of their mount point, those the

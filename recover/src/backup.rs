@@ -198,6 +198,7 @@ fn survey(sources: &mut [Source]) -> Result<Found, BackupError> {
                 disk: d,
                 partition: None,
                 evidence: "GRUB boot code in the MBR".into(),
+                dir: None,
             });
         }
         for p in &mut src.disk.partitions {
@@ -240,6 +241,7 @@ fn survey_partition(
             disk: place.disk,
             partition: Some(p.number),
             evidence: "a BIOS boot partition (GRUB's core.img)".into(),
+            dir: None,
         });
         f.raws.push((place, node.clone(), p.content.clone()));
         return Ok(());
@@ -253,15 +255,16 @@ fn survey_partition(
             p.content = kind_of(&params).into();
             f.known
                 .push(known(params.uuid.clone(), params.label.clone()));
-            if ["/boot/extlinux", "/extlinux", "/boot/syslinux"]
-                .iter()
-                .any(|d| fstab::exists(&fs, d))
+            if let Some(dir) = ["/boot/extlinux", "/extlinux", "/boot/syslinux"]
+                .into_iter()
+                .find(|d| fstab::exists(&fs, d))
             {
                 f.plan.bootloader.push(Bootloader {
                     kind: "extlinux".into(),
                     disk: place.disk,
                     partition: Some(p.number),
                     evidence: "an extlinux/syslinux directory".into(),
+                    dir: Some(dir.into()),
                 });
             }
             f.plan.filesystems.push(Filesystem {

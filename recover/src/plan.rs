@@ -206,6 +206,11 @@ pub struct Bootloader {
     pub partition: Option<u32>,
     /// How it was recognised.
     pub evidence: String,
+    /// extlinux: its directory inside the filesystem ("/boot/extlinux"),
+    /// where apply installs it again (its boot sector points at blocks of
+    /// ldlinux.sys, which a restore moves).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<String>,
 }
 
 impl Plan {
