@@ -142,8 +142,11 @@ pub fn read_xattr_record(
     }
 }
 
-/// Decodes one directory's data chunk by chunk, so a damaged 1 KiB chunk
-/// loses only its own entries (restore's putdir skips to the next chunk).
+/// Decodes one directory's data chunk by chunk, so a damaged 512-byte chunk
+/// loses only the entries after the bad record in it (restore's putdir skips
+/// to the next chunk). An entry whose name could not be read (dump 0.4b47's
+/// 255-byte names, see [`dump_format::MangledEntry`]) is kept under the name
+/// `#INODE`, so its file is restored, and reported.
 fn read_directory(
     reader: &mut TapeReader<Box<dyn Read>>,
     ino: u32,
@@ -152,6 +155,7 @@ fn read_directory(
 ) -> Result<Vec<dump_format::DirEntry>, ReadError> {
     const CHUNK: usize = dump_format::dirent::DIRBLKSIZ;
     let mut entries = Vec::new();
+    let mut mangled = Vec::new();
     let mut problems = Vec::new();
     while let Some(seg) = reader.next_segment()? {
         let Segment::Data { offset, bytes } = seg else {
@@ -159,31 +163,66 @@ fn read_directory(
         };
         for (i, chunk) in bytes.chunks(CHUNK).enumerate() {
             let at = offset + (i * CHUNK) as u64;
-            match dump_format::decode_directory_in(chunk, order) {
-                Ok(list) => entries.extend(list),
-                Err(e) => {
-                    problems.push(format!(
-                        "directory inode {ino}: damaged directory block at offset {at}: {e}; entries after it in that block are lost"
-                    ));
-                    // Keep the entries before the bad record.
-                    let good = match e {
-                        dump_format::dirent::DirError::ZeroRecLen { offset }
-                        | dump_format::dirent::DirError::RecLenPastChunk { offset, .. }
-                        | dump_format::dirent::DirError::NameTooLong { offset, .. }
-                        | dump_format::dirent::DirError::UnalignedRecLen { offset, .. }
-                        | dump_format::dirent::DirError::Truncated { offset } => offset,
-                    };
-                    if let Ok(list) = dump_format::decode_directory_in(&chunk[..good], order) {
-                        entries.extend(list);
-                    }
-                }
+            let d = dump_format::decode_directory_lenient(chunk, order);
+            let base = entries.len();
+            entries.extend(d.entries);
+            mangled.extend(d.mangled.into_iter().map(|m| (at, base + m.position, m)));
+            if let Some(e) = d.error {
+                problems.push(format!(
+                    "directory inode {ino}: damaged directory block at offset {at}: {e}; entries after it in that block are lost"
+                ));
             }
         }
+    }
+    // In reverse, so each position still counts only readable entries; the
+    // entry goes back where it stood on tape (listings keep restore's order).
+    for (at, position, m) in mangled.into_iter().rev() {
+        let name = substitute_name(&entries, m.ino);
+        problems.push(mangled_note(ino, at, &m, &name));
+        let entry = dump_format::DirEntry {
+            ino: m.ino,
+            file_type: m.file_type,
+            name,
+        };
+        entries.insert(position, entry);
     }
     for p in problems {
         notes.warn(&p);
     }
     Ok(entries)
+}
+
+/// `#INODE` (fsck's lost+found spelling), with `~` added until no other
+/// entry of the directory has that name.
+fn substitute_name(entries: &[dump_format::DirEntry], ino: u32) -> Vec<u8> {
+    let mut name = format!("#{ino}").into_bytes();
+    while entries.iter().any(|e| e.name == name) {
+        name.push(b'~');
+    }
+    name
+}
+
+/// The warning for an entry whose name could not be read.
+fn mangled_note(dir: u32, chunk_at: u64, m: &dump_format::MangledEntry, name: &[u8]) -> String {
+    let show = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let mut msg = format!(
+        "directory inode {dir}: the name of inode {} (directory record at offset {}, record length {}, {}-byte name) cannot be read",
+        m.ino,
+        chunk_at + m.offset as u64,
+        m.reclen,
+        m.namlen
+    );
+    if m.reclen == 8 && m.namlen == 255 {
+        msg.push_str(" (dump 0.4b47 writes 255-byte names this way and overwrites them with the entries after them)");
+    }
+    if !m.known_prefix.is_empty() {
+        msg.push_str(&format!("; it starts {:?}", show(&m.known_prefix)));
+    }
+    if !m.known_suffix.is_empty() {
+        msg.push_str(&format!("; it ends {:?}", show(&m.known_suffix)));
+    }
+    msg.push_str(&format!("; restored as {:?}", show(name)));
+    msg
 }
 
 /// True for an inode record (not an attribute record) of a directory.
