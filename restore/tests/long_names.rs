@@ -142,9 +142,12 @@ fn check_tree(ours: &Path, reference: &Path, long_ino: u32) {
 
 fn restore_in(dir: &Path, program: Command, args: &[&str], stdin: &str) -> Vec<u8> {
     let mut cmd = program;
+    // restore names its temporary files after the dump date, which the two
+    // cases' dumps may share: each gets its own TMPDIR.
     let mut child = cmd
         .args(args)
         .current_dir(dir)
+        .env("TMPDIR", dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -174,7 +177,7 @@ fn case(fs_type: &str, block: u32) {
     // mangled one, which rrestore lists as ./d/#INODE and reports.
     let theirs = run({
         let mut c = Command::new("/usr/sbin/restore");
-        c.args(["-tf", dump_s]);
+        c.args(["-tf", dump_s]).env("TMPDIR", &dir);
         c
     });
     let ours = run({
