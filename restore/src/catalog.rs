@@ -35,6 +35,8 @@ pub enum OpenError {
     Read(#[from] ReadError),
     #[error("{0}")]
     Tree(#[from] TreeError),
+    #[error("{0}")]
+    Parts(#[from] crate::parts::PartsError),
 }
 
 /// What the dump records about a directory, applied after its contents.
@@ -76,6 +78,9 @@ pub struct Tape {
     pub reader: TapeReader<Box<dyn Read>>,
     /// The first record after the directories, already read.
     pub pending: Option<Item>,
+    /// Seek past the inodes not selected, when the input can seek (-x and
+    /// -i's extract set it; -r and -C read everything anyway).
+    pub seek: bool,
 }
 
 /// Messages produced while reading; printed by the caller as they come.
@@ -97,6 +102,32 @@ pub fn open_input(input: &Input) -> Result<Box<dyn Read>, OpenError> {
             Ok(Box::new(io::BufReader::with_capacity(256 * 1024, f)))
         }
     }
+}
+
+/// Opens the input and checks the volume header, with random access when
+/// the input has it: a regular file, or the parts of `split` named by their
+/// prefix (see [`crate::parts`]) when no file has that exact name.
+/// Standard input, pipes, tapes and other devices are read as streams.
+pub fn open_reader(input: &Input) -> Result<TapeReader<Box<dyn Read>>, OpenError> {
+    let Input::Path(p) = input else {
+        return start(open_input(input)?);
+    };
+    let opened = |source| OpenError::Open {
+        path: p.display().to_string(),
+        source,
+    };
+    let (read, seek) = match std::fs::metadata(p) {
+        Ok(m) if m.is_file() => dump_format::reader::share(File::open(p).map_err(opened)?),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => match crate::parts::SplitParts::open(p)? {
+            Some(parts) => dump_format::reader::share(parts),
+            None => return Err(opened(e)),
+        },
+        _ => return start(open_input(input)?),
+    }
+    .map_err(opened)?;
+    let mut reader = start(read)?;
+    reader.set_reposition(seek);
+    Ok(reader)
 }
 
 /// Starts reading a dump: checks the volume header.
@@ -373,6 +404,10 @@ pub fn read_catalog(
             tree_warnings,
             damaged: damage,
         },
-        Tape { reader, pending },
+        Tape {
+            reader,
+            pending,
+            seek: false,
+        },
     ))
 }

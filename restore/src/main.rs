@@ -62,8 +62,7 @@ fn requested_names(opts: &Options) -> Result<Vec<Vec<u8>>, Fatal> {
 fn run(opts: &Options, ui: &mut Ui) -> Result<ExitCode, Fatal> {
     let names = requested_names(opts)?;
     ui.verbose("Verify tape and initialize maps");
-    let input = catalog::open_input(&opts.input)?;
-    let reader = catalog::start(input)?;
+    let reader = catalog::open_reader(&opts.input)?;
     ui.verbose("Input is from a local file/pipe");
     if reader.byte_order() == dump_format::ByteOrder::Big {
         ui.verbose("Note: Doing Byte swapping");
@@ -90,7 +89,9 @@ fn run(opts: &Options, ui: &mut Ui) -> Result<ExitCode, Fatal> {
             reader.volume().volume
         ));
     }
-    let (mut catalog, tape) = catalog::read_catalog(reader, ui)?;
+    let (mut catalog, mut tape) = catalog::read_catalog(reader, ui)?;
+    // -x reads only the records of what it extracts when the input can seek.
+    tape.seek = opts.mode == Mode::Extract;
     for w in &catalog.tree_warnings {
         ui.warn(&w.to_string());
     }
