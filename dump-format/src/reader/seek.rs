@@ -3,9 +3,9 @@
 //!
 //! Inodes are on the tape in increasing order and every header is checksummed
 //! and dated, so the first valid header after any byte offset tells which inode
-//! the stream has reached there. [`TapeReader::seek_to_inode`] gallops and then
-//! bisects over byte offsets with such probes until the target lies within a
-//! small window, and reads on from there as usual. Compressed records are found
+//! the stream has reached there. [`TapeReader::seek_to_inode`] bisects over
+//! byte offsets with such probes until the target lies within a small window,
+//! and reads on from there as usual. Compressed records are found
 //! from an arbitrary offset by their 4-byte prefix: a plausible length and
 //! algorithm, a payload that decompresses to exactly one record, and a plausible
 //! prefix right after it.
@@ -25,8 +25,10 @@ use crate::header::{Header, RecordType, TP_BSIZE};
 /// least every 512 data blocks).
 const PROBE_BLOCKS: usize = 1100;
 /// Bisection stops when the target lies within this many bytes (or records,
-/// see [`TapeReader::window`]); the rest is read as a stream.
-const WINDOW: u64 = 64 * 1024;
+/// see [`TapeReader::window`]); the rest is read as a stream. About the
+/// distance between two headers in a large file (512 blocks), which is what
+/// a probe landing in one reads.
+const WINDOW: u64 = 256 * 1024;
 /// Read buffer of a shared input: small, since every probe refills it.
 const SHARED_BUFFER: usize = 8 * 1024;
 
@@ -302,7 +304,7 @@ impl<R: Read> TapeReader<R> {
 
     /// Positions the reader so that its next item is the first header of an
     /// inode numbered `target` or more (or the end), reading as little as it
-    /// can: a gallop then a bisection over byte offsets from the header
+    /// can: a bisection over byte offsets from the header
     /// returned last, then a plain read of the last window. Returns false,
     /// having changed nothing, when the input cannot seek or the reader is
     /// still in the first record of a compressed dump. Use it right after an
@@ -317,24 +319,20 @@ impl<R: Read> TapeReader<R> {
         let warnings = self.src.warnings.len();
         let window = self.window();
         let (mut lo, mut hi) = (start, len);
-        let mut step = window;
         let mut found = false;
-        // Gallop, so a target close by costs one probe; then bisect.
-        while !found && lo.byte + step < hi {
-            let at = lo.byte + step;
-            match self.probe(at, target)? {
-                Probe::Before(p) => (lo, step) = (p, step * 2),
-                Probe::Target(p) => (lo, found) = (p, true),
-                Probe::After => hi = at,
-            }
-        }
-        while !found && hi.saturating_sub(lo.byte) > window {
-            let at = lo.byte + (hi - lo.byte) / 2;
+        // A first probe one window on, so a target close by costs one probe;
+        // then a bisection of the rest.
+        let mut at = lo.byte + window;
+        while !found && at < hi {
             match self.probe(at, target)? {
                 Probe::Before(p) => lo = p,
                 Probe::Target(p) => (lo, found) = (p, true),
                 Probe::After => hi = at,
             }
+            if hi.saturating_sub(lo.byte) <= window {
+                break;
+            }
+            at = lo.byte + (hi - lo.byte) / 2;
         }
         self.reposition(lo)?;
         // Probes may have passed over damage that is not on the way.
