@@ -6,6 +6,7 @@
 //! dump-benches image   [--size-mb 700] [--out /var/tmp/bench.img] [--seed N]
 //! dump-benches dump    --image IMG [--runs 3]
 //! dump-benches restore --image IMG [--runs 3]      (root)
+//! dump-benches partial --image IMG [--runs 3]      (root)
 //! dump-benches scan    --image IMG [--runs 3]
 //! dump-benches all     [--image /var/tmp/bench.img] [--size-mb 700] [--runs 3] [--report FILE]
 //! common: --scratch DIR (default /var/tmp), --rdump PATH, --rrestore PATH
@@ -18,6 +19,7 @@ mod error;
 mod image;
 mod manifest;
 mod measure;
+mod partial_bench;
 mod prng;
 mod report;
 mod restore_bench;
@@ -34,6 +36,7 @@ const USAGE: &str = "usage: dump-benches <image|dump|restore|scan|all> [options]
   image   --size-mb N (default 700) --out IMG (default /var/tmp/bench.img) [--seed N]
   dump    --image IMG      rdump vs dump 0.4b47 (plain, -z6), rdump --zstd=3 vs fsarchiver -Z3
   restore --image IMG      rrestore vs restore 0.4b47 (-r into ext4 and tmpfs, -t); needs root
+  partial --image IMG      rrestore -x vs restore -x of one small file near the end; needs root
   scan    --image IMG      fsimage inode scan and data read vs cat IMG > /dev/null
   all     [--image IMG] [--size-mb N]   all of the above (makes IMG if missing), Markdown report
 options: --runs N (default 3) --scratch DIR (default /var/tmp) --rdump PATH --rrestore PATH
@@ -147,6 +150,12 @@ fn run(a: &Args) -> Result<(), Error> {
             a,
             &report::section("restore", &restore_bench::run(&a.settings, need_image(a)?)?),
         ),
+        "partial" => {
+            let c = partial_bench::run(&a.settings, need_image(a)?)?;
+            let mut md = report::section("partial (-x of one file)", &c);
+            md.push_str(&partial_bench::bytes_table(&c));
+            emit(a, &md)
+        }
         "scan" => {
             let img = need_image(a)?;
             emit(a, &scan_section(&a.settings, img)?)

@@ -156,7 +156,10 @@ pub fn usage_text(progname: &str) -> String {
          The key-letter form is accepted too: `{p} tvf dump.file`, `{p} rf -`.\n\
          Modes: -C compare, -i interactive, -r rebuild into the current\n\
          directory (a level 0 dump, then each incremental one in turn), -t list,\n\
-         -x extract. See rrestore(8).\n",
+         -x extract. See rrestore(8).\n\
+         -f PREFIX reads the parts `split -b SIZE - PREFIX` made (PREFIXaa,\n\
+         PREFIXab, ...) as one dump when no file is named PREFIX. From a file\n\
+         or split parts, -x and -i's extract seek to what they extract.\n",
         p = progname,
         w = pad
     )
