@@ -24,6 +24,9 @@ use crate::header::{Header, RecordType, TP_BSIZE};
 /// Probes stop looking for a header after this many blocks (a header comes at
 /// least every 512 data blocks).
 const PROBE_BLOCKS: usize = 1100;
+/// An uncompressed probe looks forward and backward in turn, this many blocks
+/// at a time (one buffer of the shared input).
+const PROBE_STEP: usize = 8;
 /// Bisection stops when the target lies within this many bytes (or records,
 /// see [`TapeReader::window`]); the rest is read as a stream. About the
 /// distance between two headers in a large file (512 blocks), which is what
@@ -136,8 +139,9 @@ enum Probe {
     Before(Pos),
     /// The inode's own header.
     Target(Pos),
-    /// A later inode, the end, or nothing recognisable.
-    After,
+    /// A later inode, the end, or nothing recognisable: the inode sought
+    /// starts before this offset, if it is on the dump.
+    After(u64),
 }
 
 impl<R: Read> TapeReader<R> {
@@ -270,30 +274,75 @@ impl<R: Read> TapeReader<R> {
         Ok(None)
     }
 
-    /// Finds the first header at or after byte `at` and compares its inode
-    /// with `target`.
-    fn probe(&mut self, at: u64, target: u32) -> Result<Probe, ReadError> {
-        let start = if self.src.compressed {
-            match self.find_record(at)? {
-                Some(r) => r,
-                None => return Ok(Probe::After),
-            }
-        } else {
-            at.div_ceil(TP_BSIZE as u64) * TP_BSIZE as u64
+    /// Finds a header near byte `at` (after `lo`, a header before the
+    /// target) and compares its inode with `target`.
+    fn probe(&mut self, at: u64, lo: Pos, target: u32) -> Result<Probe, ReadError> {
+        if !self.src.compressed {
+            return self.probe_plain(at, lo.byte + TP_BSIZE as u64, target);
+        }
+        let Some(start) = self.find_record(at)? else {
+            return Ok(Probe::After(at));
         };
+        Ok(match self.scan(start, PROBE_BLOCKS, false)? {
+            Some((pos, h)) => classify(&h, pos, target, at),
+            None => Probe::After(at),
+        })
+    }
+
+    /// An uncompressed probe: the header nearest `at`, looked for forward
+    /// and backward (not below `floor`) in turn, so that a probe landing in
+    /// a large file reads half as much on average.
+    fn probe_plain(&mut self, at: u64, floor: u64, target: u32) -> Result<Probe, ReadError> {
+        let b = TP_BSIZE as u64;
+        let step = PROBE_STEP as u64 * b;
+        let len = self.input_len().unwrap_or(0);
+        let (mut fwd, mut back) = (at.div_ceil(b) * b, at.div_ceil(b) * b);
+        let mut scanned = 0;
+        while scanned < PROBE_BLOCKS && (fwd < len || back > floor) {
+            if fwd < len {
+                if let Some((pos, h)) = self.scan(fwd, PROBE_STEP, false)? {
+                    return Ok(classify(&h, pos, target, at));
+                }
+                fwd += step;
+            }
+            if back > floor {
+                let from = back.saturating_sub(step).max(floor);
+                let n = ((back - from) / b) as usize;
+                if let Some((pos, h)) = self.scan(from, n, true)? {
+                    return Ok(classify(&h, pos, target, pos.byte));
+                }
+                back = from;
+            }
+            scanned += 2 * PROBE_STEP;
+        }
+        Ok(Probe::After(at))
+    }
+
+    /// The first (or, with `last`, the last) header of this dump among `n`
+    /// blocks from byte `from` (a record start when compressed).
+    fn scan(
+        &mut self,
+        from: u64,
+        n: usize,
+        last: bool,
+    ) -> Result<Option<(Pos, Header)>, ReadError> {
         self.reposition(Pos {
-            byte: start,
+            byte: from,
             block: 0,
         })?;
-        for _ in 0..PROBE_BLOCKS {
+        let mut found = None;
+        for _ in 0..n {
             let Some(block) = self.src.next_block()? else {
-                return Ok(Probe::After);
+                break;
             };
             if let Some(h) = self.header_of_this_dump(&block) {
-                return Ok(classify(&h, self.block_pos(), target));
+                found = Some((self.block_pos(), h));
+                if !last {
+                    break;
+                }
             }
         }
-        Ok(Probe::After)
+        Ok(found)
     }
 
     fn header_of_this_dump(&self, block: &[u8; TP_BSIZE]) -> Option<Header> {
@@ -324,10 +373,10 @@ impl<R: Read> TapeReader<R> {
         // then a bisection of the rest.
         let mut at = lo.byte + window;
         while !found && at < hi {
-            match self.probe(at, target)? {
+            match self.probe(at, lo, target)? {
                 Probe::Before(p) => lo = p,
                 Probe::Target(p) => (lo, found) = (p, true),
-                Probe::After => hi = at,
+                Probe::After(bound) => hi = bound,
             }
             if hi.saturating_sub(lo.byte) <= window {
                 break;
@@ -362,12 +411,15 @@ impl<R: Read> TapeReader<R> {
     }
 }
 
-fn classify(h: &Header, pos: Pos, target: u32) -> Probe {
+/// What a header at `pos` says about `target`; `bound` is where a later
+/// header puts the upper limit (the probe's offset, or the header itself
+/// when it was found before that offset).
+fn classify(h: &Header, pos: Pos, target: u32, bound: u64) -> Probe {
     match h.record_type() {
         Some(RecordType::Inode) if h.inumber == target && !h.is_extattr() => Probe::Target(pos),
         Some(RecordType::Inode) | Some(RecordType::Addr) if h.inumber < target => {
             Probe::Before(pos)
         }
-        _ => Probe::After,
+        _ => Probe::After(bound),
     }
 }
