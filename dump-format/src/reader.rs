@@ -349,6 +349,7 @@ impl<R: Read> TapeReader<R> {
                 src.pending.push_back(b);
             }
             src.compressed = true;
+            src.record_blocks = src.ntrec;
         }
         Ok(TapeReader {
             src,

@@ -206,6 +206,16 @@ impl<R: Read> TapeReader<R> {
         src.record_blocks = 0;
         if !src.compressed {
             src.blocks = pos.byte / TP_BSIZE as u64;
+        } else if pos.byte == 0 {
+            // The first record is stored raw, without a prefix.
+            for _ in 0..src.ntrec {
+                let mut b = [0u8; TP_BSIZE];
+                if !src.fill(&mut b, "the first record")? {
+                    break;
+                }
+                src.pending.push_back(b);
+            }
+            src.record_blocks = src.pending.len();
         }
         self.lookahead = None;
         self.pending_resync = None;
@@ -237,6 +247,8 @@ impl<R: Read> TapeReader<R> {
     /// The offset of the first compressed record starting at or after `at`.
     fn find_record(&mut self, at: u64) -> Result<Option<u64>, ReadError> {
         let max = self.src.ntrec * TP_BSIZE;
+        // The first record (raw, no prefix) is not searched.
+        let at = at.max(max as u64);
         let Some(seeker) = self.seeker.as_mut() else {
             return Ok(None);
         };
@@ -355,16 +367,12 @@ impl<R: Read> TapeReader<R> {
     /// inode numbered `target` or more (or the end), reading as little as it
     /// can: a bisection over byte offsets from the header
     /// returned last, then a plain read of the last window. Returns false,
-    /// having changed nothing, when the input cannot seek or the reader is
-    /// still in the first record of a compressed dump. Use it right after an
+    /// having changed nothing, when the input cannot seek. Use it right after an
     /// [`Item::Inode`] of an inode before `target`.
     pub fn seek_to_inode(&mut self, target: u32) -> Result<bool, ReadError> {
         let (Some(start), Some(len)) = (self.last_header, self.input_len()) else {
             return Ok(false);
         };
-        if self.src.compressed && start.byte == 0 {
-            return Ok(false);
-        }
         let warnings = self.src.warnings.len();
         let window = self.window();
         let (mut lo, mut hi) = (start, len);
