@@ -6,6 +6,7 @@
 //! dump-benches image   [--size-mb 700] [--out /var/tmp/bench.img] [--seed N]
 //! dump-benches dump    --image IMG [--runs 3]
 //! dump-benches restore --image IMG [--runs 3]      (root)
+//! dump-benches partial --image IMG [--runs 3]      (root)
 //! dump-benches scan    --image IMG [--runs 3]
 //! dump-benches recover --image IMG [--runs 3]      (root; needs rrecover built)
 //! dump-benches all     [--image /var/tmp/bench.img] [--size-mb 700] [--runs 3] [--report FILE]
@@ -19,6 +20,7 @@ mod error;
 mod image;
 mod manifest;
 mod measure;
+mod partial_bench;
 mod prng;
 mod recover_bench;
 mod report;
@@ -37,6 +39,7 @@ const USAGE: &str = "usage: dump-benches <image|dump|restore|recover|scan|all> [
   dump    --image IMG      rdump vs dump 0.4b47 (plain, -z6), rdump --zstd=3 vs fsarchiver -Z3
   restore --image IMG      rrestore vs restore 0.4b47 (-r into ext4 and tmpfs, -t); needs root
   recover --image IMG      rrecover backup vs rdump, apply vs its --dry-run commands; root
+  partial --image IMG      rrestore -x vs restore -x of one small file near the end; needs root
   scan    --image IMG      fsimage inode scan and data read vs cat IMG > /dev/null
   all     [--image IMG] [--size-mb N]   all of the above (makes IMG if missing), Markdown report
 options: --runs N (default 3) --scratch DIR (default /var/tmp) --rdump PATH --rrestore PATH
@@ -154,6 +157,12 @@ fn run(a: &Args) -> Result<(), Error> {
             a,
             &report::section("recover", &recover_bench::run(&a.settings, need_image(a)?)?),
         ),
+        "partial" => {
+            let c = partial_bench::run(&a.settings, need_image(a)?)?;
+            let mut md = report::section("partial (-x of one file)", &c);
+            md.push_str(&partial_bench::bytes_table(&c));
+            emit(a, &md)
+        }
         "scan" => {
             let img = need_image(a)?;
             emit(a, &scan_section(&a.settings, img)?)

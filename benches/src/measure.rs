@@ -30,6 +30,8 @@ pub struct Invocation {
     pub stderr_to: Option<PathBuf>,
     /// Extra environment variables.
     pub env: Vec<(String, String)>,
+    /// Standard input from this file (otherwise closed: /dev/null).
+    pub stdin_from: Option<PathBuf>,
 }
 
 impl Invocation {
@@ -45,7 +47,14 @@ impl Invocation {
             stdout_to: None,
             stderr_to: None,
             env: Vec::new(),
+            stdin_from: None,
         }
+    }
+
+    /// Answers for a tool that asks questions (restore -x's volume number).
+    pub fn stdin_from(mut self, path: &Path) -> Invocation {
+        self.stdin_from = Some(path.to_path_buf());
+        self
     }
 
     pub fn in_dir(mut self, dir: &Path) -> Invocation {
@@ -97,6 +106,9 @@ pub struct Sample {
     /// Largest anonymous RSS (heap, stacks; no file pages) of the direct
     /// child seen by sampling /proc/PID/status every few milliseconds.
     pub peak_anon_kib: u64,
+    /// Bytes the child read with read(2) and the like (`rchar` of
+    /// /proc/PID/io, read when it has exited and before it is reaped).
+    pub read_bytes: Option<u64>,
 }
 
 impl Sample {
@@ -158,6 +170,7 @@ pub fn run(inv: &Invocation) -> Result<Sample, Error> {
         sys: Duration::from_micros(sys),
         max_rss_kib: rss,
         peak_anon_kib: anon,
+        read_bytes: field("rchar"),
     })
 }
 
@@ -217,9 +230,13 @@ fn spawn_and_wait(cmd_inv: &Invocation, io: &Invocation) -> Result<(ExitStatus, 
         }
         None => Stdio::null(),
     };
+    let stdin = match &io.stdin_from {
+        Some(path) => Stdio::from(File::open(path).ctx(|| format!("opening {}", path.display()))?),
+        None => Stdio::null(),
+    };
     let mut cmd = Command::new(&cmd_inv.program);
     cmd.args(&cmd_inv.args)
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(stdout)
         .stderr(Stdio::from(stderr_file));
     if let Some(dir) = &io.cwd {
@@ -287,6 +304,7 @@ fn runner(args: &[OsString]) -> Result<(), Error> {
             peak
         })
     };
+    let rchar = rchar_at_exit(pid);
     let waited = wait4(pid);
     let wall = start.elapsed();
     done.store(true, Ordering::Relaxed);
@@ -294,8 +312,9 @@ fn runner(args: &[OsString]) -> Result<(), Error> {
     // The child is reaped; dropping `Child` does not wait again.
     drop(child);
     let (status, (user, sys, rss)) = waited.ctx(|| format!("waiting for `{shown}`"))?;
+    let rchar = rchar.map(|r| format!(" rchar={r}")).unwrap_or_default();
     let line = format!(
-        "status={} wall_ns={} user_us={} sys_us={} maxrss_kib={rss} anon_kib={anon}\n",
+        "status={} wall_ns={} user_us={} sys_us={} maxrss_kib={rss} anon_kib={anon}{rchar}\n",
         status.into_raw(),
         wall.as_nanos(),
         user.as_micros(),
@@ -326,6 +345,35 @@ pub fn capture(program: &str, args: &[&str]) -> Result<String, Error> {
 /// the floor under every RSS number of this harness.
 pub fn rss_floor_kib() -> Result<u64, Error> {
     Ok(run(&Invocation::new("true", Vec::<String>::new()))?.max_rss_kib)
+}
+
+/// Waits for `pid` to exit without reaping it, then reads how many bytes
+/// it read (`rchar` of /proc/PID/io, still there while it is a zombie).
+fn rchar_at_exit(pid: u32) -> Option<u64> {
+    let id = libc::id_t::try_from(pid).ok()?;
+    let mut info = std::mem::MaybeUninit::<libc::siginfo_t>::zeroed();
+    loop {
+        // SAFETY: `info` is a valid, writable siginfo_t for the call;
+        // WNOWAIT leaves the child to be reaped by wait4 below. std cannot
+        // wait without reaping, and a reaped child's /proc entry is gone.
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                id,
+                info.as_mut_ptr(),
+                libc::WEXITED | libc::WNOWAIT,
+            )
+        };
+        if r == 0 {
+            break;
+        }
+        if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return None;
+        }
+    }
+    let text = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("rchar:")?.trim().parse().ok())
 }
 
 type Usage = (Duration, Duration, u64);

@@ -193,44 +193,147 @@ pub fn decode_directory(data: &[u8]) -> Result<Vec<DirEntry>, DirError> {
 /// Name contents are returned as stored: whether a name is safe to create on disk is
 /// for the caller to decide (see [`check_name`]).
 pub fn decode_directory_in(data: &[u8], order: ByteOrder) -> Result<Vec<DirEntry>, DirError> {
-    let mut out = Vec::new();
+    let d = decode_directory_lenient(data, order);
+    if let Some(m) = d.mangled.first() {
+        return Err(DirError::NameTooLong {
+            offset: m.offset,
+            reclen: m.reclen,
+            namlen: m.namlen,
+        });
+    }
+    match d.error {
+        Some(e) => Err(e),
+        None => Ok(d.entries),
+    }
+}
+
+/// A record whose name does not fit in its record length: its inode is known, its name
+/// is not.
+///
+/// dump 0.4b47 writes a 255-byte name this way: it computes the record length in 8 bits
+/// (8 + 256 wraps to 8), copies the whole name after the 8-byte record and puts the next
+/// record 8 bytes further on, over the start of the name. The record lengths still
+/// chain correctly, so the records after it are intact; the name is lost except for
+/// the bytes no later record overwrote (`known_prefix`, `known_suffix`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MangledEntry {
+    /// Byte offset of the record in the directory data.
+    pub offset: usize,
+    pub ino: u32,
+    /// BSD `d_type`.
+    pub file_type: u8,
+    pub reclen: usize,
+    pub namlen: usize,
+    /// Where it stood among the readable entries: before `entries[position]`.
+    pub position: usize,
+    /// The start of the name, as far as it lies inside the record (empty for dump
+    /// 0.4b47's 8-byte records).
+    pub known_prefix: Vec<u8>,
+    /// The end of the name, as far as it lies in the same chunk after every later
+    /// record (empty when nothing of it survives).
+    pub known_suffix: Vec<u8>,
+}
+
+/// The result of [`decode_directory_lenient`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LenientDirectory {
+    /// Every readable entry, in on-tape order.
+    pub entries: Vec<DirEntry>,
+    /// Entries whose names could not be read (see [`MangledEntry`]).
+    pub mangled: Vec<MangledEntry>,
+    /// The record that stopped decoding, if any: nothing after it was read.
+    pub error: Option<DirError>,
+}
+
+/// Decodes directory data like [`decode_directory_in`], but goes on past a record whose
+/// name runs beyond its record length (reported in `mangled`, its neighbours decoded),
+/// and keeps the entries before a record that cannot be walked past.
+pub fn decode_directory_lenient(data: &[u8], order: ByteOrder) -> LenientDirectory {
+    let mut out = LenientDirectory::default();
     let mut offset = 0usize;
+    // End of the bytes the last record wrote (header, name, NUL), for `known_suffix`.
+    let mut written_end = 0usize;
     while offset + DIRECT_HEADER <= data.len() {
         let rec = &data[offset..];
         let ino = get_u32(&rec[0..4], order);
         let reclen = get_u16(&rec[4..6], order) as usize;
         let ty = rec[6];
         let namlen = rec[7] as usize;
-        if reclen == 0 {
-            return Err(DirError::ZeroRecLen { offset });
+        if let Err(e) = check_reclen(data.len(), offset, reclen) {
+            out.error = Some(e);
+            break;
         }
-        if reclen % 4 != 0 {
-            return Err(DirError::UnalignedRecLen { offset, reclen });
+        if offset % DIRBLKSIZ == 0 {
+            finish_chunk(&mut out.mangled, data, written_end);
         }
-        let chunk_left = DIRBLKSIZ - offset % DIRBLKSIZ;
-        if reclen > chunk_left {
-            return Err(DirError::RecLenPastChunk { offset, reclen });
-        }
-        if offset + reclen > data.len() {
-            return Err(DirError::Truncated { offset });
-        }
-        if ino != 0 {
-            if DIRECT_HEADER + namlen > reclen {
-                return Err(DirError::NameTooLong {
-                    offset,
-                    reclen,
-                    namlen,
-                });
-            }
-            out.push(DirEntry {
+        let mangled = ino != 0 && DIRECT_HEADER + namlen > reclen;
+        if mangled {
+            let inside = &rec[DIRECT_HEADER..reclen];
+            out.mangled.push(MangledEntry {
+                offset,
+                ino,
+                file_type: ty,
+                reclen,
+                namlen,
+                position: out.entries.len(),
+                known_prefix: inside.to_vec(),
+                known_suffix: Vec::new(),
+            });
+        } else if ino != 0 {
+            out.entries.push(DirEntry {
                 ino,
                 file_type: ty,
                 name: rec[DIRECT_HEADER..DIRECT_HEADER + namlen].to_vec(),
             });
         }
+        written_end = offset
+            + if mangled {
+                reclen
+            } else {
+                (DIRECT_HEADER + namlen + 1).min(reclen)
+            };
         offset += reclen;
     }
-    Ok(out)
+    finish_chunk(&mut out.mangled, data, written_end);
+    out
+}
+
+/// Checks that a record of `reclen` bytes at `offset` can be walked past.
+fn check_reclen(len: usize, offset: usize, reclen: usize) -> Result<(), DirError> {
+    if reclen == 0 {
+        return Err(DirError::ZeroRecLen { offset });
+    }
+    if reclen % 4 != 0 {
+        return Err(DirError::UnalignedRecLen { offset, reclen });
+    }
+    if reclen > DIRBLKSIZ - offset % DIRBLKSIZ {
+        return Err(DirError::RecLenPastChunk { offset, reclen });
+    }
+    if offset + reclen > len {
+        return Err(DirError::Truncated { offset });
+    }
+    Ok(())
+}
+
+/// Fills in `known_suffix` of the mangled entries of the chunk that `written_end`
+/// ends in: the part of each name after the last byte a later record wrote.
+fn finish_chunk(mangled: &mut [MangledEntry], data: &[u8], written_end: usize) {
+    if written_end == 0 {
+        return;
+    }
+    let chunk_start = (written_end - 1) / DIRBLKSIZ * DIRBLKSIZ;
+    let chunk_end = (chunk_start + DIRBLKSIZ).min(data.len());
+    for m in mangled.iter_mut().rev() {
+        if m.offset < chunk_start {
+            break;
+        }
+        let name_start = m.offset + DIRECT_HEADER;
+        let name_end = (name_start + m.namlen).min(chunk_end);
+        let from = written_end.max(name_start + m.known_prefix.len());
+        if from < name_end {
+            m.known_suffix = data[from..name_end].to_vec();
+        }
+    }
 }
 
 /// Why a name from a dump must not be created in a directory.
@@ -321,5 +424,98 @@ mod tests {
         assert!(check_name(b"a/b").is_err());
         assert!(check_name(b"a\0").is_err());
         assert!(check_name(b"").is_err());
+    }
+
+    /// Lays entries out the way dump 0.4b47's `convert_dir` does, 8-bit record
+    /// length computation included (a 255-byte name gets a record length of 8).
+    fn dump047_layout(entries: &[DirEntry]) -> Vec<u8> {
+        let mut out = vec![0u8; 4 * DIRBLKSIZ];
+        let (mut offset, mut prev) = (0usize, 0usize);
+        for e in entries {
+            let reclen = (((e.name.len() + 1) as u8 as usize) + 8 + 3) & !3;
+            if (offset + reclen - 1) / DIRBLKSIZ != offset / DIRBLKSIZ {
+                let pad = DIRBLKSIZ - offset % DIRBLKSIZ;
+                stretch(&mut out, prev, pad, ByteOrder::Little);
+                offset += pad;
+            }
+            let n = e.name.len();
+            put_u32(&mut out[offset..offset + 4], e.ino, ByteOrder::Little);
+            put_u16(
+                &mut out[offset + 4..offset + 6],
+                reclen as u16,
+                ByteOrder::Little,
+            );
+            out[offset + 6] = e.file_type;
+            out[offset + 7] = n as u8;
+            out[offset + 8..offset + 8 + n].copy_from_slice(&e.name);
+            out[offset + 8 + n] = 0;
+            prev = offset;
+            offset += reclen;
+        }
+        let pad = DIRBLKSIZ - offset % DIRBLKSIZ;
+        stretch(&mut out, prev, pad, ByteOrder::Little);
+        out.truncate(offset + pad);
+        out
+    }
+
+    #[test]
+    fn dump047_long_name_keeps_its_neighbours() {
+        let long: Vec<u8> = (0..255u32).map(|i| b'A' + (i % 26) as u8).collect();
+        let mut entries: Vec<DirEntry> = (0..5).map(|i| entry(13 + i, b"a0")).collect();
+        entries.push(entry(18, &long));
+        entries.extend((0..4).map(|i| entry(19 + i, b"b5")));
+        let data = dump047_layout(&entries);
+        assert_eq!(data.len(), DIRBLKSIZ);
+        let d = decode_directory_lenient(&data, ByteOrder::Little);
+        assert_eq!(d.error, None);
+        let mut expected = entries.clone();
+        expected.remove(5);
+        assert_eq!(d.entries, expected);
+        assert_eq!(d.mangled.len(), 1);
+        let m = &d.mangled[0];
+        assert_eq!((m.offset, m.ino, m.reclen, m.namlen), (60, 18, 8, 255));
+        assert!(m.known_prefix.is_empty());
+        // The four 12-byte records after it overwrote the first 47 bytes of the name
+        // (the last one's NUL included); the rest survives.
+        assert_eq!(m.known_suffix, long[47..].to_vec());
+        // The strict decoder still refuses it.
+        assert!(matches!(
+            decode_directory(&data),
+            Err(DirError::NameTooLong { offset: 60, .. })
+        ));
+    }
+
+    #[test]
+    fn long_name_at_the_end_of_a_chunk_keeps_its_prefix() {
+        let long = vec![b'z'; 255];
+        let mut entries: Vec<DirEntry> = (0..38).map(|i| entry(100 + i, b"f0")).collect();
+        entries.push(entry(7, &long));
+        entries.push(entry(8, b"next"));
+        let data = dump047_layout(&entries);
+        let d = decode_directory_lenient(&data, ByteOrder::Little);
+        assert_eq!(d.error, None);
+        assert_eq!(d.entries.len(), 39);
+        let m = &d.mangled[0];
+        assert_eq!(m.ino, 7);
+        assert_eq!(m.known_prefix, vec![b'z'; m.reclen - 8]);
+        assert_eq!(
+            d.entries.last().map(|e| e.name.clone()),
+            Some(b"next".to_vec())
+        );
+    }
+
+    #[test]
+    fn entries_before_a_broken_record_are_kept() {
+        let mut data = encode_directory(&[entry(5, b"a"), entry(6, b"b"), entry(7, b"c")]);
+        data[16] = 3; // record length of the second entry: not a multiple of 4
+        let d = decode_directory_lenient(&data, ByteOrder::Little);
+        assert_eq!(d.entries, vec![entry(5, b"a")]);
+        assert_eq!(
+            d.error,
+            Some(DirError::UnalignedRecLen {
+                offset: 12,
+                reclen: 3
+            })
+        );
     }
 }

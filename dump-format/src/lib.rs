@@ -27,7 +27,8 @@ pub mod xattr;
 pub use bitmap::InodeMap;
 pub use compress::Compression;
 pub use dirent::{
-    decode_directory, decode_directory_in, encode_directory, encode_directory_in, DirEntry,
+    decode_directory, decode_directory_in, decode_directory_lenient, encode_directory,
+    encode_directory_in, DirEntry, LenientDirectory, MangledEntry,
 };
 pub use ext::{InodeExtension, Timestamp};
 pub use header::{

@@ -22,6 +22,9 @@ use crate::compress::{decompress, Prefix, PREFIX_LEN};
 use crate::header::{flags, ByteOrder, Header, HeaderError, RecordType, TP_BSIZE};
 use crate::writer::MAX_NTREC;
 
+mod seek;
+pub use seek::{share, Pos, Reposition};
+
 /// Largest inode map accepted: 64 Ki blocks (64 MiB) holds 512 Mi inodes.
 pub const MAX_MAP_BLOCKS: u64 = 1 << 16;
 /// Most consecutive data blocks returned in one [`Segment::Data`].
@@ -102,6 +105,12 @@ struct BlockSource<R: Read> {
     blocks: u64,
     warnings: Vec<String>,
     eof: bool,
+    /// Byte offset of the compressed record `pending` came from, and how many
+    /// blocks it held: where the last block handed out is, for seeking.
+    record_start: u64,
+    record_blocks: usize,
+    /// Algorithm of the last compressed record (a seek looks for another).
+    algorithm: Option<u32>,
 }
 
 impl<R: Read> BlockSource<R> {
@@ -149,6 +158,10 @@ impl<R: Read> BlockSource<R> {
             return Ok(false);
         }
         let p = Prefix::decode(prefix, self.order);
+        self.record_start = record_offset;
+        if p.compressed {
+            self.algorithm = Some(p.algorithm);
+        }
         let max = self.ntrec * TP_BSIZE;
         // A payload longer than a raw record cannot be right; reading it would let a
         // hostile prefix make us allocate up to 256 MiB.
@@ -194,6 +207,7 @@ impl<R: Read> BlockSource<R> {
             b.copy_from_slice(chunk);
             self.pending.push_back(b);
         }
+        self.record_blocks = self.pending.len();
         Ok(true)
     }
 
@@ -280,6 +294,10 @@ pub struct TapeReader<R: Read> {
     file: Option<FileState>,
     buf: Vec<u8>,
     ended: bool,
+    /// Random access to the input, when it has it (see [`seek`]).
+    seeker: Option<Box<dyn seek::Reposition>>,
+    /// Where the header returned last by `read_header` starts.
+    last_header: Option<seek::Pos>,
 }
 
 impl<R: Read> TapeReader<R> {
@@ -295,6 +313,9 @@ impl<R: Read> TapeReader<R> {
             blocks: 0,
             warnings: Vec::new(),
             eof: false,
+            record_start: 0,
+            record_blocks: 0,
+            algorithm: None,
         };
         let mut first = [0u8; TP_BSIZE];
         if !src.fill(&mut first, "the volume header")? {
@@ -328,6 +349,7 @@ impl<R: Read> TapeReader<R> {
                 src.pending.push_back(b);
             }
             src.compressed = true;
+            src.record_blocks = src.ntrec;
         }
         Ok(TapeReader {
             src,
@@ -337,6 +359,8 @@ impl<R: Read> TapeReader<R> {
             file: None,
             buf: Vec::with_capacity(SEGMENT_BLOCKS * TP_BSIZE),
             ended: false,
+            seeker: None,
+            last_header: None,
         })
     }
 
@@ -386,7 +410,8 @@ impl<R: Read> TapeReader<R> {
                 // Like restore, accept only headers of this dump: a block of file data
                 // that happens to hold an old header must not derail us.
                 Ok(h) if h.date == self.volume.date && h.record_type().is_some() => {
-                    return Ok(Some((h, skipped)))
+                    self.last_header = Some(self.block_pos());
+                    return Ok(Some((h, skipped)));
                 }
                 _ => skipped += 1,
             }

@@ -6,7 +6,7 @@
 //!
 //! `-t` stops here: it never reads past the last directory.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Read};
 
@@ -36,6 +36,8 @@ pub enum OpenError {
     Read(#[from] ReadError),
     #[error("{0}")]
     Tree(#[from] TreeError),
+    #[error("{0}")]
+    Parts(#[from] crate::parts::PartsError),
 }
 
 /// What the dump records about a directory, applied after its contents.
@@ -77,6 +79,9 @@ pub struct Tape {
     pub reader: TapeReader<Box<dyn Read>>,
     /// The first record after the directories, already read.
     pub pending: Option<Item>,
+    /// Seek past the inodes not selected, when the input can seek (-x and
+    /// -i's extract set it; -r and -C read everything anyway).
+    pub seek: bool,
 }
 
 /// Messages produced while reading; printed by the caller as they come.
@@ -149,6 +154,37 @@ pub fn open_input(input: &Input) -> Result<Box<dyn Read>, OpenError> {
     }
 }
 
+/// Opens the input and checks the volume header, with random access when
+/// the input has it: a regular file, or the parts of `split` named by their
+/// prefix (see [`crate::parts`]) when no file has that exact name.
+/// Standard input, pipes, tapes and other devices are read as streams.
+pub fn open_reader(input: &Input) -> Result<TapeReader<Box<dyn Read>>, OpenError> {
+    let Input::Path(p) = input else {
+        return start(open_input(input)?);
+    };
+    if remote_name(input)?.is_some() {
+        // host:file through rmt: streamed (rmt could seek, but each
+        // request is a round trip).
+        return start(open_input(input)?);
+    }
+    let opened = |source| OpenError::Open {
+        path: p.display().to_string(),
+        source,
+    };
+    let (read, seek) = match std::fs::metadata(p) {
+        Ok(m) if m.is_file() => dump_format::reader::share(File::open(p).map_err(opened)?),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => match crate::parts::SplitParts::open(p)? {
+            Some(parts) => dump_format::reader::share(parts),
+            None => return Err(opened(e)),
+        },
+        _ => return start(open_input(input)?),
+    }
+    .map_err(opened)?;
+    let mut reader = start(read)?;
+    reader.set_reposition(seek);
+    Ok(reader)
+}
+
 /// Starts reading a dump: checks the volume header.
 pub fn start(input: Box<dyn Read>) -> Result<TapeReader<Box<dyn Read>>, OpenError> {
     let reader = TapeReader::new(input).map_err(|e| match e {
@@ -192,16 +228,69 @@ pub fn read_xattr_record(
     }
 }
 
-/// Decodes one directory's data chunk by chunk, so a damaged 1 KiB chunk
-/// loses only its own entries (restore's putdir skips to the next chunk).
+/// One directory's entries, names in one buffer: a directory of 200 000
+/// entries costs 12 bytes per entry plus its names, not an allocation each.
+#[derive(Default)]
+struct DirList {
+    names: Vec<u8>,
+    /// Inode, `d_type`, name offset and length in `names`.
+    items: Vec<(u32, u8, u32, u8)>,
+}
+
+impl DirList {
+    fn item(&mut self, ino: u32, file_type: u8, name: &[u8]) -> (u32, u8, u32, u8) {
+        // Names are at most 255 bytes (dirent decoding), and a directory's
+        // data is bounded by the reader, so the offsets fit.
+        let off = self.names.len() as u32;
+        self.names.extend_from_slice(name);
+        (ino, file_type, off, name.len().min(255) as u8)
+    }
+
+    fn push(&mut self, ino: u32, file_type: u8, name: &[u8]) {
+        let item = self.item(ino, file_type, name);
+        self.items.push(item);
+    }
+
+    /// Puts each `(position, ino, type, name)` before the readable entry
+    /// at `position` (positions ascending), in one pass.
+    fn insert_all(&mut self, extra: Vec<(usize, u32, u8, Vec<u8>)>) {
+        let old = std::mem::take(&mut self.items);
+        let mut items = Vec::with_capacity(old.len() + extra.len());
+        let mut extra = extra.into_iter().peekable();
+        for (k, it) in old.into_iter().enumerate() {
+            while let Some((_, ino, ty, name)) = extra.next_if(|e| e.0 <= k) {
+                items.push(self.item(ino, ty, &name));
+            }
+            items.push(it);
+        }
+        for (_, ino, ty, name) in extra {
+            items.push(self.item(ino, ty, &name));
+        }
+        self.items = items;
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (u32, u8, &[u8])> + '_ {
+        self.items.iter().map(|&(ino, ty, off, len)| {
+            let off = off as usize;
+            (ino, ty, &self.names[off..off + len as usize])
+        })
+    }
+}
+
+/// Decodes one directory's data chunk by chunk, so a damaged 512-byte chunk
+/// loses only the entries after the bad record in it (restore's putdir skips
+/// to the next chunk). An entry whose name could not be read (dump 0.4b47's
+/// 255-byte names, see [`dump_format::MangledEntry`]) is kept under the name
+/// `#INODE`, so its file is restored, and reported.
 fn read_directory(
     reader: &mut TapeReader<Box<dyn Read>>,
     ino: u32,
     order: ByteOrder,
     notes: &mut dyn Notes,
-) -> Result<Vec<dump_format::DirEntry>, ReadError> {
+) -> Result<DirList, ReadError> {
     const CHUNK: usize = dump_format::dirent::DIRBLKSIZ;
-    let mut entries = Vec::new();
+    let mut entries = DirList::default();
+    let mut mangled = Vec::new();
     let mut problems = Vec::new();
     while let Some(seg) = reader.next_segment()? {
         let Segment::Data { offset, bytes } = seg else {
@@ -209,31 +298,76 @@ fn read_directory(
         };
         for (i, chunk) in bytes.chunks(CHUNK).enumerate() {
             let at = offset + (i * CHUNK) as u64;
-            match dump_format::decode_directory_in(chunk, order) {
-                Ok(list) => entries.extend(list),
-                Err(e) => {
-                    problems.push(format!(
-                        "directory inode {ino}: damaged directory block at offset {at}: {e}; entries after it in that block are lost"
-                    ));
-                    // Keep the entries before the bad record.
-                    let good = match e {
-                        dump_format::dirent::DirError::ZeroRecLen { offset }
-                        | dump_format::dirent::DirError::RecLenPastChunk { offset, .. }
-                        | dump_format::dirent::DirError::NameTooLong { offset, .. }
-                        | dump_format::dirent::DirError::UnalignedRecLen { offset, .. }
-                        | dump_format::dirent::DirError::Truncated { offset } => offset,
-                    };
-                    if let Ok(list) = dump_format::decode_directory_in(&chunk[..good], order) {
-                        entries.extend(list);
-                    }
-                }
+            let d = dump_format::decode_directory_lenient(chunk, order);
+            let base = entries.items.len();
+            for e in &d.entries {
+                entries.push(e.ino, e.file_type, &e.name);
+            }
+            mangled.extend(d.mangled.into_iter().map(|m| (at, base + m.position, m)));
+            if let Some(e) = d.error {
+                problems.push(format!(
+                    "directory inode {ino}: damaged directory block at offset {at}: {e}; entries after it in that block are lost"
+                ));
             }
         }
+    }
+    if !mangled.is_empty() {
+        let mut taken: HashSet<Vec<u8>> = entries.iter().map(|(_, _, n)| n.to_vec()).collect();
+        let mut named = Vec::with_capacity(mangled.len());
+        let mut tries: HashMap<u32, usize> = HashMap::new();
+        for (at, position, m) in mangled {
+            let name = substitute_name(&taken, m.ino, tries.entry(m.ino).or_default());
+            taken.insert(name.clone());
+            problems.push(mangled_note(ino, at, &m, &name));
+            named.push((position, m.ino, m.file_type, name));
+        }
+        // Each goes back where it stood on tape (listings keep restore's order).
+        entries.insert_all(named);
     }
     for p in problems {
         notes.warn(&p);
     }
     Ok(entries)
+}
+
+/// `#INODE` (fsck's lost+found spelling), or `#INODE.N` when that name
+/// is taken; `tries` (per inode) keeps a hostile directory of many such
+/// entries for one inode from trying the same names again and again.
+fn substitute_name(taken: &HashSet<Vec<u8>>, ino: u32, tries: &mut usize) -> Vec<u8> {
+    loop {
+        let name = match *tries {
+            0 => format!("#{ino}"),
+            n => format!("#{ino}.{n}"),
+        }
+        .into_bytes();
+        *tries += 1;
+        if !taken.contains(&name) {
+            return name;
+        }
+    }
+}
+
+/// The warning for an entry whose name could not be read.
+fn mangled_note(dir: u32, chunk_at: u64, m: &dump_format::MangledEntry, name: &[u8]) -> String {
+    let show = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let mut msg = format!(
+        "directory inode {dir}: the name of inode {} (directory record at offset {}, record length {}, {}-byte name) cannot be read",
+        m.ino,
+        chunk_at + m.offset as u64,
+        m.reclen,
+        m.namlen
+    );
+    if m.reclen == 8 && m.namlen == 255 {
+        msg.push_str(" (dump 0.4b47 writes 255-byte names this way and overwrites them with the entries after them)");
+    }
+    if !m.known_prefix.is_empty() {
+        msg.push_str(&format!("; it starts {:?}", show(&m.known_prefix)));
+    }
+    if !m.known_suffix.is_empty() {
+        msg.push_str(&format!("; it ends {:?}", show(&m.known_suffix)));
+    }
+    msg.push_str(&format!("; restored as {:?}", show(name)));
+    msg
 }
 
 /// True for an inode record (not an attribute record) of a directory.
@@ -318,12 +452,7 @@ pub fn read_catalog(
                     let h = h.clone();
                     let ino = h.inumber;
                     let entries = read_directory(&mut reader, ino, order, notes)?;
-                    builder.add_directory(
-                        ino,
-                        entries
-                            .iter()
-                            .map(|e| (e.ino, e.file_type, e.name.as_slice())),
-                    )?;
+                    builder.add_directory(ino, entries.iter())?;
                     dirs.entry(ino).or_insert(DirInfo {
                         attrs: meta::attrs_from_header(&h),
                         precise_times: h.extension().is_some(),
@@ -384,6 +513,44 @@ pub fn read_catalog(
             tree_warnings,
             damaged: damage,
         },
-        Tape { reader, pending },
+        Tape {
+            reader,
+            pending,
+            seek: false,
+        },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(d: &DirList) -> Vec<String> {
+        d.iter()
+            .map(|(i, _, n)| format!("{i}:{}", String::from_utf8_lossy(n)))
+            .collect()
+    }
+
+    #[test]
+    fn substitutes_go_back_in_place() {
+        let mut d = DirList::default();
+        for (i, n) in [(5, "a"), (6, "b"), (7, "c")] {
+            d.push(i, 8, n.as_bytes());
+        }
+        d.insert_all(vec![
+            (0, 9, 8, b"#9".to_vec()),
+            (2, 10, 8, b"#10".to_vec()),
+            (3, 11, 8, b"#11".to_vec()),
+        ]);
+        assert_eq!(names(&d), ["9:#9", "5:a", "6:b", "10:#10", "7:c", "11:#11"]);
+    }
+
+    #[test]
+    fn substitute_names_avoid_taken_ones() {
+        let taken: HashSet<Vec<u8>> = [b"#18".to_vec(), b"#18.1".to_vec()].into();
+        let mut tries = 0;
+        assert_eq!(substitute_name(&taken, 18, &mut tries), b"#18.2");
+        assert_eq!(substitute_name(&taken, 18, &mut tries), b"#18.3");
+        assert_eq!(substitute_name(&taken, 19, &mut 0), b"#19");
+    }
 }

@@ -179,7 +179,11 @@ pub fn usage_text(progname: &str) -> String {
          -x extract. -M -f base reads the volumes base001, base002, ...;\n\
          -f a,b,c reads volumes a, b, c in turn. -f [user@]host:file reads the\n\
          dump from host through rmt, started as `$RSH host -l user $RMT`\n\
-         ($RSH default ssh, $RMT default /etc/rmt). See rrestore(8).\n",
+         ($RSH default ssh, $RMT default /etc/rmt).\n\
+         -f PREFIX reads the parts `split -b SIZE - PREFIX` made (PREFIXaa,\n\
+         PREFIXab, ...) as one dump when no file is named PREFIX. From a file\n\
+         or split parts, -x and -i's extract seek to what they extract.\n\
+         See rrestore(8).\n",
         p = progname,
         w = pad
     )

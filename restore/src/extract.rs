@@ -443,7 +443,22 @@ fn take_reports(
     }
 }
 
-/// One pass over the file records: extracts every selected leaf.
+/// Seeks from the header of `ino`, which is not wanted, to the next wanted
+/// inode after it (`wanted` is sorted). False when none is left.
+fn skip_to_next_wanted(
+    reader: &mut TapeReader<Box<dyn Read>>,
+    wanted: &[u32],
+    ino: u32,
+) -> Result<bool, dump_format::ReadError> {
+    let Some(&next) = wanted.get(wanted.partition_point(|&w| w <= ino)) else {
+        return Ok(false);
+    };
+    reader.seek_to_inode(next)?;
+    Ok(true)
+}
+
+/// One pass over the file records: extracts every selected leaf; with
+/// `tape.seek`, seeks past what is not selected.
 pub fn extract_files(
     catalog: &Catalog,
     selection: &Selection,
@@ -456,10 +471,12 @@ pub fn extract_files(
     let mut seen: HashSet<u32> = HashSet::new();
     let mut pending: Option<Pending> = None;
     let mut next = tape.pending.take();
-    let wanted_leaves = selection
+    let mut wanted: Vec<u32> = selection
         .inodes()
         .filter(|&i| !catalog.tree.is_dir(i))
-        .count();
+        .collect();
+    wanted.sort_unstable();
+    let wanted_leaves = wanted.len();
     let threads = if opts.no_write {
         0
     } else {
@@ -523,6 +540,16 @@ pub fn extract_files(
                 }
                 let ino = h.inumber;
                 if !selection.contains(ino) || catalog.tree.is_dir(ino) || !seen.insert(ino) {
+                    if tape.seek {
+                        match skip_to_next_wanted(&mut tape.reader, &wanted, ino) {
+                            Ok(true) => {}
+                            Ok(false) => break,
+                            Err(e) => {
+                                outcome.stopped = Some(format!("error reading the dump: {e}"));
+                                break;
+                            }
+                        }
+                    }
                     continue;
                 }
                 match extract_one(
@@ -571,6 +598,16 @@ pub fn extract_files(
     }
     if let Some(p) = pending.take() {
         finish_pending(p, &mut writers);
+    }
+    if let (true, Some(read), Some(len)) = (
+        tape.seek,
+        tape.reader.input_bytes_read(),
+        tape.reader.input_len(),
+    ) {
+        ui.verbose(&format!(
+            "Read {read} of the dump's {len} bytes ({:.3}%)",
+            read as f64 * 100.0 / len.max(1) as f64
+        ));
     }
     // Every file is written before the directory pass.
     let done = writers.finish();

@@ -481,7 +481,8 @@ impl<'a> Shell<'a> {
     /// The dump positioned at the file records: the copy read at start-up,
     /// or the dump file read again up to the same point.
     fn take_tape(&mut self) -> Result<Tape, String> {
-        if let Some(t) = self.tape.take() {
+        if let Some(mut t) = self.tape.take() {
+            t.seek = true;
             return Ok(t);
         }
         let Some(path) = &self.reopen else {
@@ -490,9 +491,9 @@ impl<'a> Shell<'a> {
                     .to_string(),
             );
         };
-        let input = catalog::open_input(&Input::Path(path.clone())).map_err(|e| e.to_string())?;
-        let reader = catalog::start(input).map_err(|e| e.to_string())?;
-        let (_, tape) = catalog::read_catalog(reader, &mut Quiet).map_err(|e| e.to_string())?;
+        let reader = catalog::open_reader(&Input::Path(path.clone())).map_err(|e| e.to_string())?;
+        let (_, mut tape) = catalog::read_catalog(reader, &mut Quiet).map_err(|e| e.to_string())?;
+        tape.seek = true;
         Ok(tape)
     }
 

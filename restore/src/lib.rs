@@ -10,6 +10,7 @@ pub mod incremental;
 pub mod interactive;
 pub mod list;
 pub mod meta;
+pub mod parts;
 pub mod rebuild;
 pub mod symtab;
 pub mod tree;

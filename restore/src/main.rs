@@ -62,12 +62,11 @@ fn requested_names(opts: &Options) -> Result<Vec<Vec<u8>>, Fatal> {
 fn run(opts: &Options, ui: &mut Ui) -> Result<ExitCode, Fatal> {
     let names = requested_names(opts)?;
     ui.verbose("Verify tape and initialize maps");
-    let input = catalog::open_input(&opts.input)?;
+    let reader = catalog::open_reader(&opts.input)?;
     if let Some(host) = catalog::remote_host(&opts.input) {
         // restore's rmtlib says so once the server answered.
         ui.err(&format!("Connection to {host} established."));
     }
-    let reader = catalog::start(input)?;
     ui.verbose(if catalog::is_remote(&opts.input) {
         "Input is from a remote file/pipe"
     } else {
@@ -98,7 +97,9 @@ fn run(opts: &Options, ui: &mut Ui) -> Result<ExitCode, Fatal> {
             reader.volume().volume
         ));
     }
-    let (mut catalog, tape) = catalog::read_catalog(reader, ui)?;
+    let (mut catalog, mut tape) = catalog::read_catalog(reader, ui)?;
+    // -x reads only the records of what it extracts when the input can seek.
+    tape.seek = opts.mode == Mode::Extract;
     for w in &catalog.tree_warnings {
         ui.warn(&w.to_string());
     }

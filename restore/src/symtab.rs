@@ -47,15 +47,17 @@ const ENTRY_SIZE: usize = 64;
 const LEAF: u8 = 1;
 const NODE: u8 = 2;
 
-/// One name of the symbol table.
-struct SymEntry {
-    name: Vec<u8>,
+/// One name of the symbol table; the name is borrowed from the tree.
+/// Positions are `u32` (the tree holds fewer than 2^32 entries).
+struct SymEntry<'t> {
+    name: &'t [u8],
     ino: u32,
     is_dir: bool,
     /// Position in `entries` of the parent directory's entry.
-    parent: usize,
-    /// Positions of the entries of a directory.
-    children: Vec<usize>,
+    parent: u32,
+    /// Positions of the entries of a directory (empty for leaves, which
+    /// then cost no allocation).
+    children: Vec<u32>,
 }
 
 /// restore's `allocsize`: a name, its NUL, rounded up to 8 bytes.
@@ -63,9 +65,9 @@ fn alloc_size(namlen: usize) -> usize {
     (namlen + 1 + 7) & !7
 }
 
-/// Writes the symbol table of `catalog` to `path`.
+/// Writes the symbol table of `catalog` to `path`, streaming it (the table
+/// of a large filesystem is tens of megabytes).
 pub fn write(catalog: &Catalog, path: &Path) -> io::Result<()> {
-    let bytes = encode(catalog);
     let f = OpenOptions::new()
         .write(true)
         .create(true)
@@ -74,28 +76,35 @@ pub fn write(catalog: &Catalog, path: &Path) -> io::Result<()> {
         .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(path)?;
     let mut out = BufWriter::new(f);
-    out.write_all(&bytes)?;
+    encode_to(catalog, &mut out)?;
     out.flush()
 }
 
 /// The bytes of the symbol table.
+#[cfg(test)]
 pub(crate) fn encode(catalog: &Catalog) -> Vec<u8> {
-    // Collect the tree, parents before children.
+    let mut out = Vec::new();
+    encode_to(catalog, &mut out).expect("writing to memory");
+    out
+}
+
+/// The tree's names, parents before children.
+fn collect(catalog: &Catalog) -> Vec<SymEntry<'_>> {
     let mut entries: Vec<SymEntry> = Vec::new();
-    let mut dir_entry: HashMap<u32, usize> = HashMap::new();
+    let mut dir_entry: HashMap<u32, u32> = HashMap::new();
     let tree = &catalog.tree;
     tree.walk(b".", ROOT_INO, |item| {
-        let (name, parent) = match item.entry {
-            None => (b".".to_vec(), 0),
+        let (name, parent): (&[u8], u32) = match item.entry {
+            None => (b".", 0),
             Some(id) => {
                 let e = tree.entry(id);
                 match dir_entry.get(&e.parent) {
-                    Some(&p) => (e.name.to_vec(), p),
+                    Some(&p) => (e.name, p),
                     None => return true,
                 }
             }
         };
-        let me = entries.len();
+        let me = entries.len() as u32;
         entries.push(SymEntry {
             name,
             ino: item.ino,
@@ -104,107 +113,110 @@ pub(crate) fn encode(catalog: &Catalog) -> Vec<u8> {
             children: Vec::new(),
         });
         if me != parent {
-            entries[parent].children.push(me);
+            entries[parent as usize].children.push(me);
         }
         if item.is_dir {
             dir_entry.entry(item.ino).or_insert(me);
         }
         true
     });
+    entries
+}
 
+/// Writes the symbol table. Per name it holds the entry (about 48 bytes
+/// and, for a directory, its children's positions) and six 4-byte tables.
+fn encode_to(catalog: &Catalog, out: &mut impl Write) -> io::Result<()> {
+    let entries = collect(catalog);
     // restore's numbering: by inode, each inode's names together.
     let maxino = u32::try_from(catalog.dumped.as_bytes().len().saturating_mul(8))
         .unwrap_or(u32::MAX - 1)
         .saturating_add(1);
-    let mut by_ino: Vec<usize> = (0..entries.len())
-        .filter(|&i| entries[i].ino >= 1 && entries[i].ino < maxino)
+    let mut by_ino: Vec<u32> = (0..entries.len() as u32)
+        .filter(|&i| entries[i as usize].ino >= 1 && entries[i as usize].ino < maxino)
         .collect();
-    by_ino.sort_by_key(|&i| (entries[i].ino, i));
-    let mut index = vec![0u64; entries.len()];
+    by_ino.sort_by_key(|&i| (entries[i as usize].ino, i));
+    let mut index = vec![0u32; entries.len()];
     for (n, &i) in by_ino.iter().enumerate() {
-        index[i] = n as u64 + 1;
+        index[i as usize] = n as u32 + 1;
     }
-    let idx = |i: usize| index[i];
+    let idx = |i: u32| u64::from(index[i as usize]);
+    let e = |i: u32| &entries[i as usize];
 
     // Names.
-    let mut out = Vec::new();
-    let mut name_off = vec![0u64; entries.len()];
+    let mut written = 0usize;
+    let mut name_off = vec![0u32; entries.len()];
+    const PAD: [u8; 8] = [0; 8];
     for &i in &by_ino {
-        name_off[i] = out.len() as u64;
-        let name = &entries[i].name[..entries[i].name.len().min(255)];
-        out.extend_from_slice(name);
-        out.resize(name_off[i] as usize + alloc_size(name.len()), 0);
+        name_off[i as usize] = written as u32;
+        let name = &e(i).name[..e(i).name.len().min(255)];
+        out.write_all(name)?;
+        out.write_all(&PAD[..alloc_size(name.len()) - name.len()])?;
+        written += alloc_size(name.len());
     }
-    let string_size = out.len();
+    let string_size = written;
 
     // Hash tables: one bucket per directory, holding its first child; the
     // others follow through e_sibling.
-    let mut hash_off = vec![0u64; entries.len()];
-    let mut next_sibling = vec![0u64; entries.len()];
+    let mut hash_off = vec![0u32; entries.len()];
+    let mut next_sibling = vec![0u32; entries.len()];
     for &i in &by_ino {
-        if !entries[i].is_dir {
+        if !e(i).is_dir {
             continue;
         }
-        hash_off[i] = (out.len() - string_size) as u64;
-        let kids: Vec<usize> = entries[i]
-            .children
-            .iter()
-            .copied()
-            .filter(|&c| idx(c) != 0)
-            .collect();
-        for pair in kids.windows(2) {
-            next_sibling[pair[0]] = idx(pair[1]);
+        hash_off[i as usize] = (written - string_size) as u32;
+        let mut kids = e(i).children.iter().copied().filter(|&c| idx(c) != 0);
+        let first = kids.next();
+        let mut prev = first;
+        for c in kids {
+            if let Some(p) = prev {
+                next_sibling[p as usize] = idx(c) as u32;
+            }
+            prev = Some(c);
         }
-        out.extend_from_slice(&kids.first().map_or(0, |&c| idx(c)).to_le_bytes());
+        out.write_all(&first.map_or(0, idx).to_le_bytes())?;
+        written += 8;
     }
-    let hash_size = out.len() - string_size;
+    let hash_size = written - string_size;
 
     // Inode chains: the first name of each inode is on the e_next chain of
-    // its bucket; its other names hang off it through e_links.
+    // its bucket; its other names hang off it through e_links. `by_ino` is
+    // sorted by inode, so an inode's names are next to each other.
     let table_size = (maxino / HASHFACTOR).max(1);
-    let mut first_of: HashMap<u32, usize> = HashMap::new();
-    let mut links = vec![0u64; entries.len()];
-    let mut last_link: HashMap<u32, usize> = HashMap::new();
-    for &i in &by_ino {
-        let ino = entries[i].ino;
-        match last_link.get(&ino) {
-            None => {
-                first_of.insert(ino, i);
-            }
-            Some(&prev) => links[prev] = idx(i),
-        }
-        last_link.insert(ino, i);
-    }
+    let mut links = vec![0u32; entries.len()];
     let mut bucket_head = vec![0u64; table_size as usize];
-    let mut next = vec![0u64; entries.len()];
-    let mut heads: Vec<usize> = first_of.values().copied().collect();
-    heads.sort_by_key(|&i| entries[i].ino);
-    for &i in &heads {
-        let b = (entries[i].ino % table_size) as usize;
-        next[i] = bucket_head[b];
-        bucket_head[b] = idx(i);
+    let mut next = vec![0u32; entries.len()];
+    for (n, &i) in by_ino.iter().enumerate() {
+        match n.checked_sub(1).map(|p| by_ino[p]) {
+            Some(prev) if e(prev).ino == e(i).ino => links[prev as usize] = idx(i) as u32,
+            _ => {
+                let b = (e(i).ino % table_size) as usize;
+                next[i as usize] = bucket_head[b] as u32;
+                bucket_head[b] = idx(i);
+            }
+        }
     }
 
     // Entries.
     for &i in &by_ino {
-        let e = &entries[i];
+        let en = e(i);
+        let u = i as usize;
         let mut rec = [0u8; ENTRY_SIZE];
-        rec[0..8].copy_from_slice(&name_off[i].to_le_bytes());
-        rec[8] = e.name.len().min(255) as u8;
-        rec[9] = if e.is_dir { NODE } else { LEAF };
-        rec[12..16].copy_from_slice(&e.ino.to_le_bytes());
+        rec[0..8].copy_from_slice(&u64::from(name_off[u]).to_le_bytes());
+        rec[8] = en.name.len().min(255) as u8;
+        rec[9] = if en.is_dir { NODE } else { LEAF };
+        rec[12..16].copy_from_slice(&en.ino.to_le_bytes());
         rec[16..24].copy_from_slice(&idx(i).to_le_bytes());
-        rec[24..32].copy_from_slice(&idx(e.parent).to_le_bytes());
-        rec[32..40].copy_from_slice(&next_sibling[i].to_le_bytes());
-        rec[40..48].copy_from_slice(&links[i].to_le_bytes());
-        if e.is_dir {
-            rec[48..56].copy_from_slice(&hash_off[i].to_le_bytes());
+        rec[24..32].copy_from_slice(&idx(en.parent).to_le_bytes());
+        rec[32..40].copy_from_slice(&u64::from(next_sibling[u]).to_le_bytes());
+        rec[40..48].copy_from_slice(&u64::from(links[u]).to_le_bytes());
+        if en.is_dir {
+            rec[48..56].copy_from_slice(&u64::from(hash_off[u]).to_le_bytes());
         }
-        rec[56..64].copy_from_slice(&next[i].to_le_bytes());
-        out.extend_from_slice(&rec);
+        rec[56..64].copy_from_slice(&u64::from(next[u]).to_le_bytes());
+        out.write_all(&rec)?;
     }
     for head in &bucket_head {
-        out.extend_from_slice(&head.to_le_bytes());
+        out.write_all(&head.to_le_bytes())?;
     }
 
     // Header.
@@ -220,8 +232,7 @@ pub(crate) fn encode(catalog: &Catalog) -> Vec<u8> {
     hdr[36..40].copy_from_slice(&v.ntrec.to_le_bytes());
     let zflag = i32::from(v.flags & DR_COMPRESSED != 0);
     hdr[40..44].copy_from_slice(&zflag.to_le_bytes());
-    out.extend_from_slice(&hdr);
-    out
+    out.write_all(&hdr)
 }
 
 #[cfg(test)]
