@@ -38,7 +38,11 @@ pub fn tool(name: &str) -> PathBuf {
 
 /// The rdump binary under test.
 pub fn rdump_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_rdump"))
+    // option_env!: rrecover's tests share this module and build no rdump.
+    match option_env!("CARGO_BIN_EXE_rdump") {
+        Some(p) => PathBuf::from(p),
+        None => panic!("rdump_bin() is for rdump's own tests (cargo builds its binary for them)"),
+    }
 }
 
 /// rrestore, built beside rdump by `cargo test --workspace`.
