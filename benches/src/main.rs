@@ -8,6 +8,7 @@
 //! dump-benches restore --image IMG [--runs 3]      (root)
 //! dump-benches partial --image IMG [--runs 3]      (root)
 //! dump-benches scan    --image IMG [--runs 3]
+//! dump-benches scale   [--inodes 300000] [--limit-s 120]   (root; makes its own image)
 //! dump-benches recover --image IMG [--runs 3]      (root; needs rrecover built)
 //! dump-benches all     [--image /var/tmp/bench.img] [--size-mb 700] [--runs 3] [--report FILE]
 //! common: --scratch DIR (default /var/tmp), --rdump PATH, --rrestore PATH
@@ -25,6 +26,7 @@ mod prng;
 mod recover_bench;
 mod report;
 mod restore_bench;
+mod scale_bench;
 mod scan_bench;
 mod settings;
 mod system;
@@ -34,13 +36,15 @@ use std::path::{Path, PathBuf};
 use error::{Error, IoContext};
 use settings::Settings;
 
-const USAGE: &str = "usage: dump-benches <image|dump|restore|recover|scan|all> [options]
+const USAGE: &str = "usage: dump-benches <image|dump|restore|recover|partial|scan|scale|all> [options]
   image   --size-mb N (default 700) --out IMG (default /var/tmp/bench.img) [--seed N]
   dump    --image IMG      rdump vs dump 0.4b47 (plain, -z6), rdump --zstd=3 vs fsarchiver -Z3
   restore --image IMG      rrestore vs restore 0.4b47 (-r into ext4 and tmpfs, -t); needs root
   recover --image IMG      rrecover backup vs rdump, apply vs its --dry-run commands; root
   partial --image IMG      rrestore -x vs restore -x of one small file near the end; needs root
   scan    --image IMG      fsimage inode scan and data read vs cat IMG > /dev/null
+  scale   [--inodes N] [--limit-s S]  (defaults 300000, 120; root) makes an image, 200k files in one directory;
+                           rdump -0 vs dump -0, rrestore -r/-t vs restore -r/-t, once each under the limit
   all     [--image IMG] [--size-mb N]   all of the above (makes IMG if missing), Markdown report
 options: --runs N (default 3) --scratch DIR (default /var/tmp) --rdump PATH --rrestore PATH
          --report FILE (also write the Markdown report there)
@@ -51,6 +55,8 @@ struct Args {
     image: Option<PathBuf>,
     out: Option<PathBuf>,
     size_mb: u64,
+    inodes: u64,
+    limit_s: u64,
     seed: u64,
     report: Option<PathBuf>,
     /// Free text for the report header (how the binaries were built).
@@ -66,6 +72,8 @@ fn parse_args() -> Result<Args, Error> {
         image: None,
         out: None,
         size_mb: 700,
+        inodes: 300_000,
+        limit_s: scale_bench::DEFAULT_LIMIT_S,
         seed: image::DEFAULT_SEED,
         report: None,
         label: None,
@@ -93,6 +101,8 @@ fn parse_args() -> Result<Args, Error> {
             "--image" => a.image = Some(value()?.into()),
             "--out" => a.out = Some(value()?.into()),
             "--size-mb" => a.size_mb = number(value()?)?,
+            "--inodes" => a.inodes = number(value()?)?,
+            "--limit-s" => a.limit_s = number(value()?)?.max(1),
             "--seed" => a.seed = number(value()?)?,
             "--runs" => a.settings.runs = number(value()?)?.max(1) as usize,
             "--scratch" => a.settings.scratch = value()?.into(),
@@ -167,6 +177,7 @@ fn run(a: &Args) -> Result<(), Error> {
             let img = need_image(a)?;
             emit(a, &scan_section(&a.settings, img)?)
         }
+        "scale" => emit(a, &scale_bench::run(&a.settings, a.inodes, a.limit_s)?),
         "all" => all(a),
         other => Err(Error::Usage(format!("unknown subcommand {other}\n{USAGE}"))),
     }
