@@ -203,8 +203,7 @@ pub fn run(
                 &end,
                 toc,
                 slot_rx,
-                comp_tx,
-                rec_tx,
+                (comp_tx, rec_tx),
             )
         });
 
@@ -629,8 +628,7 @@ fn pack(
     end: &Header,
     mut toc: Option<&mut TocTap>,
     slots: Receiver<Slot<Vec<Piece>>>,
-    compress: Sender<CompressJob>,
-    records: Sender<Slot<Batch>>,
+    (compress, records): (Sender<CompressJob>, Sender<Slot<Batch>>),
 ) -> Result<u64, DumpError> {
     let mut packer = RecordPacker::new(settings.ntrec);
     let mut cut = VolumeCut::new(settings.records_per_volume);

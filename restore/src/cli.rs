@@ -165,9 +165,9 @@ pub fn usage_text(progname: &str) -> String {
     format!(
         "usage:\t{p} -C [-dlvVy] [-b blocksize] [-D filesystem]\n\
          \t{w}    [-f file] [-L limit] [-T directory]\n\
-         \t{p} -i [-dhlmouvVy] [-b blocksize] [-f file] [-T directory]\n\
+         \t{p} -i [-dhlmouvVy] [-A file] [-b blocksize] [-f file] [-T directory]\n\
          \t{p} -r [-dlNuvVy] [-b blocksize] [-f file] [-T directory]\n\
-         \t{p} -t [-dhlvVy] [-b blocksize] [-f file] [-X filelist] [file ...]\n\
+         \t{p} -t [-dhlvVy] [-A file] [-b blocksize] [-f file] [-X filelist] [file ...]\n\
          \t{p} -x [-dhlmNouvVy] [-b blocksize] [-f file] [-T directory]\n\
          \t{w}    [-X filelist] [file ...]\n\
          \t{p} --help | --version\n\
@@ -182,6 +182,8 @@ pub fn usage_text(progname: &str) -> String {
          -f PREFIX reads the parts `split -b SIZE - PREFIX` made (PREFIXaa,\n\
          PREFIXab, ...) as one dump when no file is named PREFIX. From a file\n\
          or split parts, -x and -i's extract seek to what they extract.\n\
+         -A file (with -t, -i) lists and browses the table of contents dump -A\n\
+         wrote, without the dump.\n\
          See rrestore(8).\n",
         p = progname,
         w = pad
