@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use dump_format::header::{mode, ByteOrder, Header, RecordType, TP_BSIZE};
+use dump_format::header::{flags, mode, ByteOrder, Header, RecordType, TP_BSIZE};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -43,6 +43,14 @@ impl TocTap {
         })
     }
 
+    /// A header as it goes into the file: the file is never compressed, so
+    /// dump clears DR_COMPRESSED in every header it copies there.
+    fn put_header(&mut self, h: &Header, order: ByteOrder) -> Result<(), TocError> {
+        let mut h = h.clone();
+        h.flags &= !flags::DR_COMPRESSED;
+        self.put(&h.encode(order))
+    }
+
     fn put(&mut self, bytes: &[u8]) -> Result<(), TocError> {
         let mut block = [0u8; TP_BSIZE];
         let n = bytes.len().min(TP_BSIZE);
@@ -71,7 +79,7 @@ impl TocTap {
     /// A header as packed (its c_tapea set).
     pub fn header(&mut self, h: &Header, order: ByteOrder) -> Result<(), TocError> {
         if self.open {
-            self.put(&h.encode(order))?;
+            self.put_header(h, order)?;
         }
         Ok(())
     }
@@ -86,7 +94,7 @@ impl TocTap {
 
     /// A TS_END trailer block: always part of the table of contents.
     pub fn end(&mut self, h: &Header, order: ByteOrder) -> Result<(), TocError> {
-        self.put(&h.encode(order))
+        self.put_header(h, order)
     }
 
     /// Flushes and syncs the file.
