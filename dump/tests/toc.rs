@@ -294,3 +294,31 @@ fn rrestore_refuses_a_toc_for_extraction() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("only with -t and -i"));
 }
+
+/// A multi-volume dump: the TOC has one trailer, whose c_inos name the
+/// first inode of every volume, as dump's does.
+#[test]
+fn toc_of_a_multi_volume_dump_names_each_volumes_first_inode() {
+    require_root();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let list = |prefix: &str| -> String {
+        (1..=8)
+            .map(|i| w.join(format!("{prefix}{i}")).display().to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    // Both tools write these volumes in turn (only the TOCs are compared);
+    // make's own -f comes first and the later -f wins in both.
+    let volumes = list("v");
+    let m = make(w, &["-B", "250", "-f", &volumes]);
+    assert!(!m.dump.0.exists() && !m.rdump.0.exists());
+    assert!(w.join("v3").exists(), "the test dump should span volumes");
+    let (a, b) = (fs::read(&m.dump.1).unwrap(), fs::read(&m.rdump.1).unwrap());
+    assert_same_blocks(&b, &a);
+    let listing = listing(
+        &tool("restore"),
+        &[OsStr::new("-tA"), m.rdump.1.as_os_str()],
+    );
+    assert!(listing.contains("\tVolume 3: "), "{listing}");
+}
