@@ -191,6 +191,9 @@ pub struct Options {
     pub exclude_files: Vec<PathBuf>,
     /// The filesystem argument as given.
     pub filesystem: String,
+    /// `-A file`: also write the table of contents (headers, maps,
+    /// directories, trailer) there, for `restore -t/-i -A file`.
+    pub archive: Option<PathBuf>,
     /// More paths after it (a subtree dump of several paths; refused with
     /// dump's "Unknown arguments to dump" unless the first is a subtree).
     pub more_paths: Vec<String>,
@@ -253,7 +256,6 @@ pub enum CliError {
 /// dump 0.4b47 options rdump does not implement, with what they do: refused
 /// by name rather than as unknown.
 const UNSUPPORTED: &[(char, &str)] = &[
-    ('A', "archive file of the table of contents"),
     ('k', "Kerberos remote tape"),
     ('m', "metadata-only records for incremental dumps"),
     ('Q', "tape position file"),
@@ -335,6 +337,7 @@ struct Parser {
     exclude_inodes: Vec<u32>,
     exclude_files: Vec<PathBuf>,
     positional: Vec<String>,
+    archive: Option<PathBuf>,
     /// `-W` or `-w` was met: dump reports at once and ignores the rest.
     last_dump: Option<char>,
 }
@@ -435,7 +438,8 @@ impl Parser {
                     return Ok(());
                 }
                 'y' => self.set_compression(CompressionChoice::Lzo, "-y")?,
-                'b' | 'f' | 'F' | 'L' | 'T' | 'B' | 'd' | 'D' | 'e' | 'E' | 'h' | 'I' | 's' => {
+                'A' | 'b' | 'f' | 'F' | 'L' | 'T' | 'B' | 'd' | 'D' | 'e' | 'E' | 'h' | 'I'
+                | 's' => {
                     let value = if rest.is_empty() {
                         it.next()
                             .ok_or_else(|| CliError::MissingArgument(c.to_string()))?
@@ -497,6 +501,7 @@ impl Parser {
                 self.more_targets = names.collect();
             }
             'F' => self.eot_script = Some(value),
+            'A' => self.archive = Some(PathBuf::from(value)),
             'L' => {
                 if value.len() > LABEL_MAX {
                     let mut end = LABEL_MAX;
@@ -604,6 +609,7 @@ impl Parser {
             exclude_files: self.exclude_files,
             filesystem,
             more_paths,
+            archive: self.archive,
         })))
     }
 }
@@ -664,6 +670,9 @@ usage: rdump [-level#] [-acMnqSuvy] [-b blocksize] [-B records] [-d density]
                 on host through rmt, started as `$RSH host -l user $RMT`
                 ($RSH default ssh, $RMT default /etc/rmt); a name with a '/'
                 before its ':' is a local file
+  -A file       also write the archive table of contents to file: the
+                headers, inode maps and directories of the dump and its
+                trailer, for `rrestore -t/-i -A file` without the dump
   -M            multi-volume files: -f base writes base001, base002, ...
   -F script     run 'script FILE VOLUME' after each volume but the last;
                 exit 0: go on, 1: ask the operator, other: abort
@@ -704,7 +713,7 @@ usage: rdump [-level#] [-acMnqSuvy] [-b blocksize] [-B records] [-d density]
   --help        print this help
   --version     print the version
 
-dump's -A, -k, -m and -Q are not supported (refused by name).
+dump's -k, -m and -Q are not supported (refused by name).
 
 The filesystem is a block device, an image file, a mount point, or LABEL=name
 or UUID=uuid. A directory inside a mounted filesystem, with any more paths

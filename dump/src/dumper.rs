@@ -16,6 +16,7 @@ use crate::pipeline::{self, Settings};
 use crate::plan::{self, Exclusions};
 use crate::report::{self, ProgressMode, Reporter};
 use crate::resolve::Resolver;
+use crate::toc::TocTap;
 use crate::volumes::{VolumePolicy, VolumeStats, Volumes};
 
 /// dump's exit statuses.
@@ -434,6 +435,10 @@ pub fn run(mut opts: Options) -> i32 {
         records_per_volume: out.records_per_volume(),
     };
 
+    let mut toc = match opts.archive.as_deref().map(TocTap::create).transpose() {
+        Ok(t) => t,
+        Err(e) => return abort(r, X_STARTUP, e),
+    };
     let start = now_secs();
     if names_volumes {
         r.msg(format_args!("Dumping volume 1 on {}", out.output().name()));
@@ -443,7 +448,7 @@ pub fn run(mut opts: Options) -> i32 {
         report::ctime(start)
     ));
     r.start_progress(estimate);
-    let written = match pipeline::run(&ctx, &plan, settings, &mut out) {
+    let written = match pipeline::run(&ctx, &plan, settings, &mut out, toc.as_mut()) {
         Ok(w) => w,
         Err(e) => return abort(r, X_ABORT, e),
     };
@@ -459,6 +464,11 @@ pub fn run(mut opts: Options) -> i32 {
         return abort(r, X_ABORT, e);
     }
     r.finish_progress();
+    if let Some(t) = toc {
+        if let Err(e) = t.finish() {
+            return abort(r, X_ABORT, e);
+        }
+    }
     if opts.update_dumpdates {
         if let Err(e) = dumpdates::record(&opts.dumpdates, &disk, level, date) {
             return abort(r, X_ABORT, e);
@@ -554,6 +564,10 @@ fn closing_messages(
             "Wrote {blocks}kB uncompressed, {kb_out}kB compressed, {}",
             report::compression_ratio(blocks, kb_out)
         ));
+    }
+    if let Some(archive) = &opts.archive {
+        // dump 0.4b47 prints "(null)" here (a bug); the name is more use.
+        r.msg(format_args!("Archiving dump to {}", archive.display()));
     }
     let read_errors = r.read_errors();
     if read_errors > 0 {

@@ -32,6 +32,9 @@ pub enum DumpError {
     /// A volume change ended the dump (no next volume, the -F script).
     #[error(transparent)]
     Volume(#[from] crate::volumes::VolumeError),
+    /// Writing the `-A` table of contents failed.
+    #[error(transparent)]
+    Toc(#[from] crate::toc::TocError),
     /// A pipeline thread stopped because another one failed first.
     #[error("cancelled")]
     Cancelled,

@@ -8,7 +8,7 @@
 //! - [`pipeline`]: passes III and IV, threads and ordering;
 //! - [`content`]: what goes on tape for each inode;
 //! - [`layout`]: the volume header, inode maps and trailer;
-//! - [`output`]: the destination; [`report`]: messages and progress;
+//! - [`output`]: the destination; [`toc`]: the `-A` table of contents; [`report`]: messages and progress;
 //! - [`dumpdates`]: the record of dumps made (`-u`); [`lastdump`]: its report (`-W`, `-w`);
 //! - [`dumper`]: the whole run, with dump's messages and exit statuses.
 
@@ -24,4 +24,5 @@ pub mod pipeline;
 pub mod plan;
 pub mod report;
 pub mod resolve;
+pub mod toc;
 pub mod volumes;

@@ -37,6 +37,7 @@ use crate::error::DumpError;
 use crate::layout;
 use crate::output::Output;
 use crate::plan::Plan;
+use crate::toc::TocTap;
 use crate::volumes::{tape_header, Volumes};
 
 /// Upper bound of jobs in flight (each at most 512 KiB of data, or a run of
@@ -55,6 +56,9 @@ const RECORD_BYTES_IN_FLIGHT: usize = 64 << 20;
 /// this size: one channel round trip per 10 KiB record would cost more than
 /// compressing it.
 const BATCH_BYTES: usize = 256 << 10;
+
+/// The root directory, the first inode on volume 1.
+const ROOT_INO: u32 = 2;
 
 /// How to run the pipeline.
 #[derive(Debug, Clone, Copy)]
@@ -143,6 +147,7 @@ pub fn run(
     plan: &Plan,
     settings: Settings,
     out: &mut (impl RecordOutput + Send),
+    toc: Option<&mut TocTap>,
 ) -> Result<Written, DumpError> {
     let threads = settings.threads.max(1);
     // Readers mostly wait for the disk: more of them than cores keeps
@@ -196,9 +201,9 @@ pub fn run(
                 settings,
                 records_per_batch,
                 &end,
+                toc,
                 slot_rx,
-                comp_tx,
-                rec_tx,
+                (comp_tx, rec_tx),
             )
         });
 
@@ -533,6 +538,8 @@ struct VolumeCut {
     current: Option<Header>,
     remaining: u64,
     due: bool,
+    /// The inode each volume starts in, from volume 1 (dump's c_inos).
+    starts: Vec<u32>,
 }
 
 impl VolumeCut {
@@ -545,6 +552,7 @@ impl VolumeCut {
             current: None,
             remaining: 0,
             due: false,
+            starts: vec![ROOT_INO],
         }
     }
 
@@ -560,6 +568,21 @@ impl VolumeCut {
     fn stamp(&self, h: &mut Header) {
         h.volume = self.volume;
         h.firstrec = self.firstrec as i32;
+    }
+
+    /// Writes the first inode of each volume into the TS_END header's
+    /// c_inos (int32 words over c_addr, index = volume number), which
+    /// restore -t -A lists as "Starting inode numbers by volume".
+    fn volume_inodes(&self, end: &mut Header, order: ByteOrder) {
+        for (i, ino) in self.starts.iter().enumerate() {
+            let Some(word) = end.addr.get_mut(4 * (i + 1)..4 * (i + 2)) else {
+                break;
+            };
+            word.copy_from_slice(&match order {
+                ByteOrder::Little => ino.to_le_bytes(),
+                ByteOrder::Big => ino.to_be_bytes(),
+            });
+        }
     }
 
     /// Stamps a header and remembers it as the one being written.
@@ -587,6 +610,7 @@ impl VolumeCut {
             return Ok(());
         };
         self.volume += 1;
+        self.starts.push(current.inumber);
         self.firstrec = packer.blocks_written();
         let mut tape = tape_header(current, self.volume, self.firstrec, self.remaining);
         if let Some(r) = packer.push_header(&mut tape) {
@@ -602,9 +626,9 @@ fn pack(
     settings: Settings,
     records_per_batch: usize,
     end: &Header,
+    mut toc: Option<&mut TocTap>,
     slots: Receiver<Slot<Vec<Piece>>>,
-    compress: Sender<CompressJob>,
-    records: Sender<Slot<Batch>>,
+    (compress, records): (Sender<CompressJob>, Sender<Slot<Batch>>),
 ) -> Result<u64, DumpError> {
     let mut packer = RecordPacker::new(settings.ntrec);
     let mut cut = VolumeCut::new(settings.records_per_volume);
@@ -623,7 +647,12 @@ fn pack(
                 Piece::Header(mut h) => {
                     cut.start_volume_if_due(&mut packer, &mut out)?;
                     cut.header(&mut h);
-                    if let Some(r) = packer.push_header(&mut h) {
+                    let record = packer.push_header(&mut h);
+                    if let Some(t) = toc.as_deref_mut() {
+                        t.before_header(&h);
+                        t.header(&h, packer.order())?;
+                    }
+                    if let Some(r) = record {
                         cut.emit(r, &mut out)?;
                     }
                 }
@@ -631,6 +660,9 @@ fn pack(
                     for block in data.chunks(TP_BSIZE) {
                         cut.start_volume_if_due(&mut packer, &mut out)?;
                         cut.remaining = cut.remaining.saturating_sub(1);
+                        if let Some(t) = toc.as_deref_mut() {
+                            t.block(block)?;
+                        }
                         if let Some(r) = packer.push_block(block) {
                             cut.emit(r, &mut out)?;
                         }
@@ -643,8 +675,19 @@ fn pack(
     cut.start_volume_if_due(&mut packer, &mut out)?;
     let mut end = end.clone();
     cut.stamp(&mut end);
-    for r in packer.push_end(&end) {
-        cut.emit(r, &mut out)?;
+    end.c_type = RecordType::End as i32;
+    end.count = 0;
+    cut.volume_inodes(&mut end, packer.order());
+    // dump's trailer: TS_END blocks up to the end of the record, at least
+    // one; the table of contents ends with the same blocks.
+    for _ in 0..packer.end_blocks() {
+        let record = packer.push_header(&mut end);
+        if let Some(t) = toc.as_deref_mut() {
+            t.end(&end, packer.order())?;
+        }
+        if let Some(r) = record {
+            cut.emit(r, &mut out)?;
+        }
     }
     let blocks = packer.blocks_written();
     if let Some(r) = packer.finish() {
@@ -779,7 +822,7 @@ mod tests {
             compression: Compression::None,
             records_per_volume: None,
         };
-        let written = run(&ctx, &plan, settings, &mut out).unwrap();
+        let written = run(&ctx, &plan, settings, &mut out, None).unwrap();
         out.finish().unwrap();
         assert_eq!(reporter.read_errors(), 1);
         assert_eq!(written.blocks % 10, 0);

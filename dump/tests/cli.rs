@@ -200,10 +200,6 @@ fn tape_length_and_unsupported_options() {
 
     for (args, needle) in [
         (
-            vec!["-0", "-A", "x", "-f", "x", "fs"],
-            "option -A (archive file of the table of contents) is not supported",
-        ),
-        (
             vec!["-0", "-k", "-f", "x", "fs"],
             "option -k (Kerberos remote tape) is not supported",
         ),

@@ -91,6 +91,9 @@ pub struct Options {
     pub compare_limit: u64,
     /// File operands (for `-t`, `-x`); empty means ".".
     pub files: Vec<OsString>,
+    /// `-A file`: the archive table of contents dump -A wrote; -t and -i
+    /// read it instead of the dump.
+    pub archive: Option<PathBuf>,
 }
 
 /// What `parse` found: run, or print help/version and stop.
@@ -129,10 +132,6 @@ impl CliError {
 const WITH_ARGUMENT: &[u8] = b"AbDfFHLQsTX";
 /// Letters restore accepts that rrestore deliberately does not implement.
 const UNSUPPORTED: &[(u8, &str)] = &[
-    (
-        b'A',
-        "reading the table of contents from an archive file (-A)",
-    ),
     (b'F', "running a script at the start of each tape (-F)"),
     (b'P', "QFA tape position files (-P)"),
     (b'Q', "QFA tape position files (-Q)"),
@@ -166,9 +165,9 @@ pub fn usage_text(progname: &str) -> String {
     format!(
         "usage:\t{p} -C [-dlvVy] [-b blocksize] [-D filesystem]\n\
          \t{w}    [-f file] [-L limit] [-T directory]\n\
-         \t{p} -i [-dhlmouvVy] [-b blocksize] [-f file] [-T directory]\n\
+         \t{p} -i [-dhlmouvVy] [-A file] [-b blocksize] [-f file] [-T directory]\n\
          \t{p} -r [-dlNuvVy] [-b blocksize] [-f file] [-T directory]\n\
-         \t{p} -t [-dhlvVy] [-b blocksize] [-f file] [-X filelist] [file ...]\n\
+         \t{p} -t [-dhlvVy] [-A file] [-b blocksize] [-f file] [-X filelist] [file ...]\n\
          \t{p} -x [-dhlmNouvVy] [-b blocksize] [-f file] [-T directory]\n\
          \t{w}    [-X filelist] [file ...]\n\
          \t{p} --help | --version\n\
@@ -183,6 +182,8 @@ pub fn usage_text(progname: &str) -> String {
          -f PREFIX reads the parts `split -b SIZE - PREFIX` made (PREFIXaa,\n\
          PREFIXab, ...) as one dump when no file is named PREFIX. From a file\n\
          or split parts, -x and -i's extract seek to what they extract.\n\
+         -A file (with -t, -i) lists and browses the table of contents dump -A\n\
+         wrote, without the dump.\n\
          See rrestore(8).\n",
         p = progname,
         w = pad
@@ -272,6 +273,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, CliError> {
         file_list: None,
         compare_limit: 0,
         files: Vec::new(),
+        archive: None,
     };
 
     let mut claim_stdin = |opt: &'static str| -> Result<(), CliError> {
@@ -352,6 +354,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, CliError> {
                     }
                     opts.block_size = Some(n as usize);
                 }
+                b'A' => opts.archive = Some(PathBuf::from(value.unwrap_or_default())),
                 b'd' => opts.debug = true,
                 b'D' => opts.compare_dir = value.map(PathBuf::from),
                 b'f' => {
@@ -409,6 +412,16 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, CliError> {
     };
     opts.mode = mode;
     opts.input = volumes(input, multi_volume);
+    if let Some(toc) = &opts.archive {
+        // The table of contents is itself a dump stream (headers, maps,
+        // directories, trailer): listing and browsing read it as the dump.
+        if !matches!(mode, Mode::List | Mode::Interactive) {
+            return Err(CliError::plain(
+                "rrestore reads an archive file (-A) only with -t and -i",
+            ));
+        }
+        opts.input = Input::Path(toc.clone());
+    }
     Ok(Parsed::Run(Box::new(opts)))
 }
 

@@ -13,6 +13,7 @@ pub mod meta;
 pub mod parts;
 pub mod rebuild;
 pub mod symtab;
+pub mod toc;
 pub mod tree;
 pub mod ui;
 pub mod volumes;

@@ -88,6 +88,13 @@ fn run(opts: &Options, ui: &mut Ui) -> Result<ExitCode, Fatal> {
         for line in ui::dump_info(reader.volume()) {
             ui.out(&line);
         }
+        if let Some(toc) = &opts.archive {
+            let lines = rrestore::toc::volume_lines(toc)
+                .map_err(|e| Fatal(format!("{}: {e}", toc.display())))?;
+            for line in lines {
+                ui.out(&line);
+            }
+        }
     }
     if reader.volume().volume != 1 {
         // restore refuses; the synthetic archives of the corpus say volume
