@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     build_image, compare_trees, differences_after_rebuild, require_root, restore_ok, rrestore_bin,
-    run, tool, ImageSpec, Mount,
+    run, tool, ImageSpec, LoopDevice, Mount,
 };
 
 const DEBIAN_RMT: &str = "/usr/sbin/rmt-dump";
@@ -158,30 +158,6 @@ fn free_port() -> u16 {
 fn write_script(path: &Path, text: &str) {
     fs::write(path, text).unwrap();
     fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
-}
-
-/// A read-only loop device, detached when dropped (the reference dump
-/// reads devices, not image files).
-struct LoopDevice(PathBuf);
-
-impl LoopDevice {
-    fn new(image: &Path) -> LoopDevice {
-        let out = run(Command::new(tool("losetup"))
-            .args(["-f", "--show", "-r"])
-            .arg(image));
-        LoopDevice(PathBuf::from(
-            String::from_utf8_lossy(&out.stdout).trim().to_string(),
-        ))
-    }
-}
-
-impl Drop for LoopDevice {
-    fn drop(&mut self) {
-        let _ = Command::new(tool("losetup"))
-            .arg("-d")
-            .arg(&self.0)
-            .status();
-    }
 }
 
 /// Runs a command with a time limit: a hang fails the test instead of

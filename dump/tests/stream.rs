@@ -5,36 +5,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::{
-    build_image, dump_to, inode_items, raw_records, require_root, run, tool, ImageSpec, Mount,
+    build_image, dump_to, inode_items, raw_records, require_root, run, tool, ImageSpec, LoopDevice,
+    Mount,
 };
 use dump_format::{decode_directory, decode_xattr_blob, Header, RecordType};
-
-/// A read-only loop device, detached when dropped.
-struct LoopDevice(PathBuf);
-
-impl LoopDevice {
-    fn new(image: &Path) -> LoopDevice {
-        let out = run(Command::new(tool("losetup"))
-            .args(["-f", "--show", "-r"])
-            .arg(image));
-        LoopDevice(PathBuf::from(
-            String::from_utf8_lossy(&out.stdout).trim().to_string(),
-        ))
-    }
-}
-
-impl Drop for LoopDevice {
-    fn drop(&mut self) {
-        let _ = Command::new(tool("losetup"))
-            .arg("-d")
-            .arg(&self.0)
-            .status();
-    }
-}
 
 /// The inode fields both dumps must agree on (not the dates, device name,
 /// checksum, c_spare extension, or tv_usec, which rdump fills in).

@@ -13,26 +13,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{rdump, require_root, rrestore_bin, run, tool};
+use common::{rdump, require_root, rrestore_bin, run, tool, LoopDevice};
 use dump_format::header::{Header, RecordType, TP_BSIZE};
-
-/// A read-only loop device, detached when dropped.
-struct LoopDevice(String);
-
-impl LoopDevice {
-    fn new(image: &Path) -> LoopDevice {
-        let out = run(Command::new(tool("losetup"))
-            .args(["-f", "--show", "-r"])
-            .arg(image));
-        LoopDevice(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    }
-}
-
-impl Drop for LoopDevice {
-    fn drop(&mut self) {
-        let _ = Command::new(tool("losetup")).args(["-d", &self.0]).status();
-    }
-}
 
 /// An image with nested directories (one big enough for several blocks)
 /// and files after them.

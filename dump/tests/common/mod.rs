@@ -124,6 +124,30 @@ pub fn run(cmd: &mut Command) -> Output {
     out
 }
 
+/// A read-only loop device over an image, detached when dropped (the
+/// reference dump reads devices, not image files).
+pub struct LoopDevice(pub PathBuf);
+
+impl LoopDevice {
+    pub fn new(image: &Path) -> LoopDevice {
+        let out = run(Command::new(tool("losetup"))
+            .args(["-f", "--show", "-r"])
+            .arg(image));
+        LoopDevice(PathBuf::from(
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        ))
+    }
+}
+
+impl Drop for LoopDevice {
+    fn drop(&mut self) {
+        let _ = Command::new(tool("losetup"))
+            .arg("-d")
+            .arg(&self.0)
+            .status();
+    }
+}
+
 /// Runs rdump with `args`; returns its output (success not checked).
 pub fn rdump(args: &[&OsStr], envs: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(rdump_bin());
