@@ -101,42 +101,108 @@ pub fn encode_directory(entries: &[DirEntry]) -> Vec<u8> {
 /// Names longer than [`MAXNAMLEN`] are cut to that length (ext2/3/4 cannot hold longer
 /// names, so this only guards against misuse).
 pub fn encode_directory_in(entries: &[DirEntry], order: ByteOrder) -> Vec<u8> {
-    let mut out: Vec<u8> = Vec::new();
-    let mut offset = 0usize;
-    let mut prev: Option<usize> = None;
+    let mut enc = DirectoryEncoder::new(order);
     for e in entries {
-        let name = &e.name[..e.name.len().min(MAXNAMLEN)];
+        enc.push(e.ino, e.file_type, &e.name);
+    }
+    enc.finish()
+}
+
+/// Builds directory data one entry at a time, so that a caller reading a
+/// huge directory never holds its entries, only the encoded bytes (what goes
+/// on tape anyway). [`encode_directory_in`] is this over a slice.
+#[derive(Debug)]
+pub struct DirectoryEncoder {
+    out: Vec<u8>,
+    /// Start of the last record written, which absorbs a chunk's tail.
+    prev: Option<usize>,
+    order: ByteOrder,
+}
+
+impl DirectoryEncoder {
+    pub fn new(order: ByteOrder) -> Self {
+        Self::with_capacity(order, 0)
+    }
+
+    /// An encoder whose buffer starts at `bytes`: a caller that knows about
+    /// how big the directory will be (its size on disk) saves the copies, and
+    /// the moments of holding old and new buffer, of growing by doubling.
+    pub fn with_capacity(order: ByteOrder, bytes: usize) -> Self {
+        DirectoryEncoder {
+            out: Vec::with_capacity(bytes),
+            prev: None,
+            order,
+        }
+    }
+
+    /// Appends one entry (`file_type` is a BSD `d_type`); names longer than
+    /// [`MAXNAMLEN`] are cut to that length.
+    pub fn push(&mut self, ino: u32, file_type: u8, name: &[u8]) {
+        let name = &name[..name.len().min(MAXNAMLEN)];
         let reclen = record_len(name.len());
+        let mut offset = self.out.len();
         // Start a new chunk when the record would cross into the next one; the
         // previous record absorbs the rest of its chunk.
         if offset % DIRBLKSIZ + reclen > DIRBLKSIZ {
-            let pad = DIRBLKSIZ - offset % DIRBLKSIZ;
-            if let Some(p) = prev {
-                stretch(&mut out, p, pad, order);
-            }
-            offset += pad;
+            offset = self.pad_chunk();
         }
-        out.resize(offset + reclen, 0);
+        self.out.resize(offset + reclen, 0);
         write_record(
-            &mut out[offset..offset + reclen],
-            e.ino,
+            &mut self.out[offset..offset + reclen],
+            ino,
             reclen,
-            e.file_type,
+            file_type,
             name,
-            order,
+            self.order,
         );
-        prev = Some(offset);
-        offset += reclen;
+        self.prev = Some(offset);
     }
-    if offset % DIRBLKSIZ != 0 {
-        let pad = DIRBLKSIZ - offset % DIRBLKSIZ;
-        if let Some(p) = prev {
-            stretch(&mut out, p, pad, order);
+
+    /// Takes the chunks no later entry can change (all but the one being
+    /// filled), so that a huge directory can be written as it is read.
+    /// [`finish`](Self::finish) then returns the rest.
+    pub fn take_complete(&mut self) -> Vec<u8> {
+        let done = self.out.len() - self.out.len() % DIRBLKSIZ;
+        let rest = self.out.split_off(done);
+        self.prev = self.prev.and_then(|p| p.checked_sub(done));
+        std::mem::replace(&mut self.out, rest)
+    }
+
+    /// Bytes held and not yet taken.
+    pub fn pending(&self) -> usize {
+        self.out.len()
+    }
+
+    /// The encoded directory (after [`take_complete`](Self::take_complete):
+    /// what was not taken): a whole number of chunks.
+    pub fn finish(mut self) -> Vec<u8> {
+        if self.out.len() % DIRBLKSIZ != 0 {
+            self.pad_chunk();
         }
-        offset += pad;
+        // A buffer sized from a guess may be larger than what was written.
+        self.out.shrink_to_fit();
+        self.out
     }
-    out.resize(offset, 0);
-    out
+
+    /// Fills the current chunk (stretching its last record over the rest)
+    /// and returns where the next one starts.
+    fn pad_chunk(&mut self) -> usize {
+        let offset = self.out.len();
+        let pad = DIRBLKSIZ - offset % DIRBLKSIZ;
+        if let Some(p) = self.prev {
+            stretch(&mut self.out, p, pad, self.order);
+        }
+        self.out.resize(offset + pad, 0);
+        offset + pad
+    }
+}
+
+/// One chunk holding no entry (a single free record spanning it): what
+/// fills a directory that came out shorter than its header announced.
+pub fn empty_chunk(order: ByteOrder) -> Vec<u8> {
+    let mut chunk = vec![0u8; DIRBLKSIZ];
+    write_record(&mut chunk, 0, DIRBLKSIZ, 0, b"", order);
+    chunk
 }
 
 fn put_u32(b: &mut [u8], v: u32, order: ByteOrder) {
@@ -404,6 +470,43 @@ mod tests {
             assert_eq!(data.len() % DIRBLKSIZ, 0);
             assert_eq!(decode_directory_in(&data, order).unwrap(), entries);
         }
+    }
+
+    #[test]
+    fn taking_complete_chunks_gives_the_same_bytes() {
+        // Names of every length class, so records end at every offset of a chunk.
+        let entries: Vec<DirEntry> = (0..2000u32)
+            .map(|i| {
+                entry(
+                    10 + i,
+                    &vec![b'a' + (i % 26) as u8; 1 + (i as usize * 7) % 255],
+                )
+            })
+            .collect();
+        for order in [ByteOrder::Little, ByteOrder::Big] {
+            let whole = encode_directory_in(&entries, order);
+            for every in [1usize, 3, 17] {
+                let mut enc = DirectoryEncoder::new(order);
+                let mut streamed = Vec::new();
+                for (i, e) in entries.iter().enumerate() {
+                    enc.push(e.ino, e.file_type, &e.name);
+                    if i % every == 0 {
+                        let taken = enc.take_complete();
+                        assert_eq!(taken.len() % DIRBLKSIZ, 0);
+                        streamed.extend(taken);
+                    }
+                }
+                streamed.extend(enc.finish());
+                assert_eq!(streamed, whole, "taking after every {every} entries");
+            }
+        }
+    }
+
+    #[test]
+    fn an_empty_chunk_holds_no_entry() {
+        let mut data = encode_directory(&[entry(5, b"a")]);
+        data.extend(empty_chunk(ByteOrder::Little));
+        assert_eq!(decode_directory(&data).unwrap(), vec![entry(5, b"a")]);
     }
 
     #[test]

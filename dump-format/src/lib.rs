@@ -28,7 +28,7 @@ pub use bitmap::InodeMap;
 pub use compress::Compression;
 pub use dirent::{
     decode_directory, decode_directory_in, decode_directory_lenient, encode_directory,
-    encode_directory_in, DirEntry, LenientDirectory, MangledEntry,
+    encode_directory_in, DirEntry, DirectoryEncoder, LenientDirectory, MangledEntry,
 };
 pub use ext::{InodeExtension, Timestamp};
 pub use header::{

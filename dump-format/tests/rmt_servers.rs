@@ -7,12 +7,15 @@
 
 use std::fs;
 use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use dump_format::rmt::{
     Connection, Launcher, RemoteName, RemoteReader, RemoteWriter, RmtError, O_RDONLY,
 };
+
+#[path = "support/script.rs"]
+mod script;
+use script::write_script;
 
 const SERVERS: [&str; 2] = ["/usr/sbin/rmt-dump", "/usr/sbin/rmt-tar"];
 
@@ -35,13 +38,8 @@ impl Scratch {
         fs::create_dir_all(&dir).unwrap();
         let rsh = dir.join("rsh");
         // Refuses any other argument shape than dump's.
-        fs::write(
-            &rsh,
-            "#!/bin/sh\n[ \"$#\" = 4 ] && [ \"$2\" = -l ] || { echo \"bad rsh args: $*\" >&2; exit 9; }\n\
-             echo \"$1 $3\" > \"$(dirname \"$0\")/called\"\nexec \"$4\"\n",
-        )
-        .unwrap();
-        fs::set_permissions(&rsh, fs::Permissions::from_mode(0o755)).unwrap();
+        write_script(&rsh, "#!/bin/sh\n[ \"$#\" = 4 ] && [ \"$2\" = -l ] || { echo \"bad rsh args: $*\" >&2; exit 9; }\n\
+             echo \"$1 $3\" > \"$(dirname \"$0\")/called\"\nexec \"$4\"\n",);
         Scratch(dir)
     }
 
@@ -194,8 +192,7 @@ fn a_server_that_dies_is_a_lost_connection_not_a_hang() {
     let scratch = Scratch::new("dead");
     // A "server" that answers the open, then exits.
     let fake = scratch.0.join("fake-rmt");
-    fs::write(&fake, "#!/bin/sh\nread cmd\nread flags\necho A0\nexit 0\n").unwrap();
-    fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+    write_script(&fake, "#!/bin/sh\nread cmd\nread flags\necho A0\nexit 0\n");
     let name = scratch.name("x");
     let mut w = RemoteWriter::create(&name, &scratch.launcher(&fake)).unwrap();
     let e = w.write_block(&[7u8; 10240]).unwrap_err();
@@ -211,24 +208,20 @@ fn a_server_that_dies_is_a_lost_connection_not_a_hang() {
 fn a_garbled_reply_is_refused() {
     let scratch = Scratch::new("botch");
     let fake = scratch.0.join("fake-rmt");
-    fs::write(
+    write_script(
         &fake,
         "#!/bin/sh\nread cmd\nread flags\necho A0\nread r\necho Q17\n",
-    )
-    .unwrap();
-    fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+    );
     let name = scratch.name("x");
     let mut r = RemoteReader::open(&name, &scratch.launcher(&fake)).unwrap();
     let e = r.read(&mut [0u8; 100]).unwrap_err().to_string();
     assert!(e.contains("botched") && e.contains("Q17"), "{e}");
     // A count larger than asked for must not be believed either.
     let fake2 = scratch.0.join("fake-rmt2");
-    fs::write(
+    write_script(
         &fake2,
         "#!/bin/sh\nread cmd\nread flags\necho A0\nread r\necho A999999\n",
-    )
-    .unwrap();
-    fs::set_permissions(&fake2, fs::Permissions::from_mode(0o755)).unwrap();
+    );
     let mut r = RemoteReader::open(&name, &scratch.launcher(&fake2)).unwrap();
     let e = r.read(&mut [0u8; 100]).unwrap_err().to_string();
     assert!(e.contains("botched") && e.contains("A999999"), "{e}");
@@ -243,12 +236,10 @@ fn replies_are_bounded() {
     let name = scratch.name("x");
     let fake = |tag: &str, after_open: &str| {
         let path = scratch.0.join(format!("fake-{tag}"));
-        fs::write(
+        write_script(
             &path,
             format!("#!/bin/sh\nread cmd\nread flags\necho A0\nread r\n{after_open}\n"),
-        )
-        .unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        );
         scratch.launcher(&path)
     };
     let long_code = fake("code", "head -c 100000 /dev/zero | tr '\\0' 7; echo");

@@ -172,6 +172,10 @@ pub struct Options {
     pub verbose: bool,
     /// `-S`: print the size estimate in bytes and exit.
     pub estimate_only: bool,
+    /// `-m`: in an incremental dump, an inode whose data has not changed
+    /// since the base dump (mtime before it, ctime after) is written as its
+    /// header and attributes only (DR_METAONLY), as dump 0.4b47 does.
+    pub metadata_only: bool,
     /// `-T date`: dump what changed since this date (ctime format).
     pub since: Option<String>,
     /// `--threads N`; `None` means the number of cores.
@@ -255,11 +259,7 @@ pub enum CliError {
 
 /// dump 0.4b47 options rdump does not implement, with what they do: refused
 /// by name rather than as unknown.
-const UNSUPPORTED: &[(char, &str)] = &[
-    ('k', "Kerberos remote tape"),
-    ('m', "metadata-only records for incremental dumps"),
-    ('Q', "tape position file"),
-];
+const UNSUPPORTED: &[(char, &str)] = &[('k', "Kerberos remote tape"), ('Q', "tape position file")];
 
 /// Options of the key-letter form that take the next word as argument
 /// (dump's obsolete(): A B b d D e E f F h L Q s T). rdump rejects the ones it
@@ -328,6 +328,7 @@ struct Parser {
     quiet: bool,
     verbose: bool,
     estimate_only: bool,
+    metadata_only: bool,
     since: Option<String>,
     threads: Option<usize>,
     update_dumpdates: bool,
@@ -426,6 +427,7 @@ impl Parser {
                 'q' => self.quiet = true,
                 'v' => self.verbose = true,
                 'S' => self.estimate_only = true,
+                'm' => self.metadata_only = true,
                 'u' => self.update_dumpdates = true,
                 'a' => self.media.auto_size = true,
                 'c' => self.media.cartridge = true,
@@ -597,6 +599,7 @@ impl Parser {
             quiet: self.quiet,
             verbose: self.verbose,
             estimate_only: self.estimate_only,
+            metadata_only: self.metadata_only,
             since: self.since,
             threads: self.threads,
             update_dumpdates: self.update_dumpdates,

@@ -21,7 +21,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use dump_format::dirent::{encode_directory, DirEntry as TapeDirEntry};
+use dump_format::dirent::{empty_chunk, DirectoryEncoder};
 use dump_format::ext::{InodeExtension, Timestamp as TapeTime};
 use dump_format::header::{
     ext_kind, flags as hflags, BsdTime, DumpInode, Header, RecordType, TP_BSIZE, TP_NINDIR,
@@ -29,6 +29,7 @@ use dump_format::header::{
 use dump_format::xattr::{
     acl_disk_to_xattr, encode_xattr_blob, Xattr as TapeXattr, REFERENCE_MAX_BLOB,
 };
+use dump_format::ByteOrder;
 use fsimage::{FileType, Filesystem, Inode, Run, RunKind};
 
 use crate::error::DumpError;
@@ -51,6 +52,14 @@ pub enum Piece {
     /// Data following the last header: whole 1 KiB tape blocks (a short
     /// last block is zero padded by the packer).
     Data(Vec<u8>),
+    /// Content held in memory (a directory, a symlink target, inline data),
+    /// written as `first` and then TS_ADDR headers, each followed by up to
+    /// `per_header` blocks of `data` (1..=TP_NINDIR).
+    Literal {
+        first: Box<Header>,
+        data: Vec<u8>,
+        per_header: usize,
+    },
     /// A `-v` message, printed when the packer reaches this point.
     Note(String),
 }
@@ -205,23 +214,28 @@ fn set_all_present(h: &mut Header, count: usize) {
 /// targets, inline data): a TS_INODE header then TS_ADDR headers, each for
 /// up to `per_header` blocks, every block present. dump writes directories
 /// with one block per header (dumpdirino()); rdump does the same so that
-/// its streams have dump's layout.
+/// its streams have dump's layout. The headers are made by the packer
+/// ([`Piece::Literal`]): one per 1 KiB block would double a directory's
+/// memory while it waits to be packed.
 fn literal_pieces(first: Header, data: Vec<u8>, per_header: usize, out: &mut Vec<Piece>) {
     if data.is_empty() {
         out.push(Piece::Header(Box::new(first)));
         return;
     }
-    let per_header = per_header.clamp(1, TP_NINDIR);
-    let mut header = first;
-    for chunk in data.chunks(per_header * TP_BSIZE) {
-        let mut h = header.clone();
-        set_all_present(&mut h, chunk.len().div_ceil(TP_BSIZE));
-        out.push(Piece::Header(Box::new(h)));
-        // A copy of exactly this chunk: pieces must not share (and keep
-        // alive) the capacity of one big buffer.
-        out.push(Piece::Data(chunk.to_vec()));
-        header.c_type = RecordType::Addr as i32;
-    }
+    out.push(Piece::Literal {
+        first: Box::new(first),
+        data,
+        per_header: per_header.clamp(1, TP_NINDIR),
+    });
+}
+
+/// The header of one chunk of a [`Piece::Literal`]: `template` (TS_INODE
+/// for the first chunk, TS_ADDR after) with a block map of `len` bytes, every
+/// block present.
+pub fn literal_header(template: &Header, len: usize) -> Header {
+    let mut h = template.clone();
+    set_all_present(&mut h, len.div_ceil(TP_BSIZE));
+    h
 }
 
 /// One contiguous stretch of a file's blocks on disk.
@@ -488,6 +502,21 @@ pub fn whole_inode(ctx: &Context<'_>, inode: &Inode) -> Result<Vec<Piece>, DumpE
     Ok(out)
 }
 
+/// An inode written as metadata only (`-m`): as dump 0.4b47 writes one, its
+/// TS_INODE header with DR_METAONLY, a size of 0 and no blocks, then its
+/// extended attributes.
+pub fn metadata_only(ctx: &Context<'_>, inode: &Inode) -> Vec<Piece> {
+    let mut out = Vec::new();
+    verbose_regular(ctx, inode.ino, &mut out);
+    let h = inode_header(&ctx.template, inode, 0);
+    let mut meta = h.clone();
+    meta.flags |= hflags::DR_METAONLY;
+    out.push(Piece::Header(Box::new(meta)));
+    // dump's EXT_XATTR records after it do not carry the flag.
+    out.extend(xattr_pieces(ctx, inode, &h));
+    out
+}
+
 /// Headers and data of content mapped by `runs` (regular files, slow symlinks).
 fn mapped_pieces(ctx: &Context<'_>, inode: &Inode, h: &Header, runs: &[Run], out: &mut Vec<Piece>) {
     for g in Groups::new(runs, inode.size, ctx.block_size()) {
@@ -513,23 +542,140 @@ pub fn is_big_file(inode: &Inode, block_size: u64) -> bool {
         && inode.size.div_ceil(block_size) > blocks_per_header(block_size)
 }
 
-/// A directory in dump's BSD format.
+/// Directories bigger than this on disk are written as they are read
+/// ([`stream_directory`]), not encoded whole in memory first.
+pub const BIG_DIRECTORY_BYTES: u64 = 1 << 20;
+
+/// How much of a streamed directory's encoding goes into one piece.
+const DIRECTORY_PIECE_BYTES: usize = 64 << 10;
+
+/// Whether the pipeline streams this directory ([`stream_directory`]).
+pub fn is_big_directory(inode: &Inode) -> bool {
+    inode.file_type() == FileType::Directory
+        && !inode.has_inline_data()
+        && inode.size > BIG_DIRECTORY_BYTES
+}
+
+/// A big directory in dump's BSD format, handed to `emit` in pieces of about
+/// 64 KiB as its blocks are read, so that its memory is that of a piece
+/// whatever the number of its entries. The TS_INODE header carries the
+/// encoded size, so the directory is read twice: once to measure, once to
+/// write. `emit` returns false when nobody takes the pieces any more (the
+/// dump is cancelled). Returns the pieces that end the inode (its xattrs).
+///
+/// On a live filesystem the directory may change between the two readings:
+/// the second then is cut or padded (with empty chunks) to the size already
+/// announced, and a warning says so; restore reads such a directory as it
+/// reads any other.
+pub fn stream_directory(
+    ctx: &Context<'_>,
+    inode: &Inode,
+    emit: &mut dyn FnMut(Vec<Piece>) -> bool,
+) -> Result<Vec<Piece>, DumpError> {
+    let ino = inode.ino;
+    let keep =
+        |e: &fsimage::DirEntryRef<'_>| e.ino != 0 && ctx.excluded.binary_search(&e.ino).is_err();
+    let order = ByteOrder::Little;
+    let mut measure = DirectoryEncoder::new(order);
+    let mut measured = 0usize;
+    ctx.fs
+        .for_each_dir_entry(inode, |e| {
+            if keep(&e) {
+                measure.push(e.ino, dt_from_ext2_ft(e.file_type), e.name);
+                measured += measure.take_complete().len();
+            }
+        })
+        .map_err(|source| DumpError::Inode { ino, source })?;
+    let size = measured + measure.finish().len();
+
+    let header = inode_header(&ctx.template, inode, size as u64);
+    let mut stream = DirectoryStream {
+        next: header.clone(),
+        size,
+        written: 0,
+        live: true,
+    };
+    if ctx.verbose {
+        stream.live = emit(vec![Piece::Note(format!("dumping directory inode {ino}"))]);
+    }
+    let mut enc = DirectoryEncoder::new(order);
+    let second = ctx.fs.for_each_dir_entry(inode, |e| {
+        if keep(&e) {
+            enc.push(e.ino, dt_from_ext2_ft(e.file_type), e.name);
+            if enc.pending() >= DIRECTORY_PIECE_BYTES {
+                stream.send(enc.take_complete(), emit);
+            }
+        }
+    });
+    let cut = stream.written + enc.pending() > size;
+    stream.send(enc.finish(), emit);
+    let short = stream.written < size;
+    while stream.written < size {
+        stream.send(empty_chunk(order), emit);
+    }
+    if let Err(e) = second {
+        ctx.reporter.warning(format_args!(
+            "directory inode {ino} could not be read again: {e}; its entries after the failure are missing from the dump"
+        ));
+    } else if cut || short {
+        ctx.reporter.warning(format_args!(
+            "directory inode {ino} changed while it was dumped; its dumped entries may be incomplete"
+        ));
+    }
+    Ok(xattr_pieces(ctx, inode, &header))
+}
+
+/// The writing half of [`stream_directory`]: the header for the next piece
+/// (TS_INODE for the first, TS_ADDR after) and how much of the announced
+/// size has gone.
+struct DirectoryStream {
+    next: Header,
+    size: usize,
+    written: usize,
+    live: bool,
+}
+
+impl DirectoryStream {
+    /// Sends whole chunks, never beyond the announced size.
+    fn send(&mut self, mut data: Vec<u8>, emit: &mut dyn FnMut(Vec<Piece>) -> bool) {
+        data.truncate(self.size.saturating_sub(self.written));
+        if !self.live {
+            // Cancelled: nothing more to send, nor to pad.
+            self.written = self.size;
+            return;
+        }
+        if data.is_empty() {
+            return;
+        }
+        self.written += data.len();
+        let mut pieces = Vec::with_capacity(1);
+        literal_pieces(self.next.clone(), data, 1, &mut pieces);
+        self.next.c_type = RecordType::Addr as i32;
+        self.live = emit(pieces);
+    }
+}
+
+/// The largest buffer reserved up front for a directory's encoding (it
+/// grows past this when the directory does).
+const DIR_GUESS_CAP: usize = 64 << 20;
+
+/// A directory in dump's BSD format, encoded as its blocks are read: a
+/// directory of 200 000 entries costs its encoded bytes only, never a list
+/// of its entries.
 fn directory_data(ctx: &Context<'_>, inode: &Inode) -> Result<Vec<u8>, DumpError> {
     let ino = inode.ino;
-    let entries = ctx
-        .fs
-        .read_dir(inode)
-        .map_err(|source| DumpError::Inode { ino, source })?;
-    let entries: Vec<TapeDirEntry> = entries
-        .into_iter()
-        .filter(|e| e.ino != 0 && ctx.excluded.binary_search(&e.ino).is_err())
-        .map(|e| TapeDirEntry {
-            ino: e.ino,
-            file_type: dt_from_ext2_ft(e.file_type),
-            name: e.name,
+    // dump's records are about as long as ext4's, so the size on disk is a
+    // fair guess; capped, as the size of a damaged inode may be anything.
+    let guess = usize::try_from(inode.size).map_or(DIR_GUESS_CAP, |s| s.min(DIR_GUESS_CAP));
+    let mut enc = DirectoryEncoder::with_capacity(ByteOrder::Little, guess);
+    ctx.fs
+        .for_each_dir_entry(inode, |e| {
+            if e.ino != 0 && ctx.excluded.binary_search(&e.ino).is_err() {
+                enc.push(e.ino, dt_from_ext2_ft(e.file_type), e.name);
+            }
         })
-        .collect();
-    Ok(encode_directory(&entries))
+        .map_err(|source| DumpError::Inode { ino, source })?;
+    Ok(enc.finish())
 }
 
 /// Name indexes the reference restore understands (user, ACLs, trusted,
@@ -671,6 +817,58 @@ mod tests {
     /// The kernel's new_encode_dev() (what ext4 stores for large numbers).
     fn kernel_new_dev(major: u32, minor: u32) -> u32 {
         (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12)
+    }
+
+    /// What a [`DirectoryStream`] emitted: data bytes and header types.
+    fn streamed(sends: &[Vec<u8>], size: usize, cancel_after: usize) -> (Vec<u8>, Vec<i32>) {
+        let mut stream = DirectoryStream {
+            next: Header::new(RecordType::Inode),
+            size,
+            written: 0,
+            live: true,
+        };
+        let mut pieces = Vec::new();
+        let mut emit = |p: Vec<Piece>| {
+            pieces.extend(p);
+            pieces.len() < cancel_after
+        };
+        for data in sends {
+            stream.send(data.clone(), &mut emit);
+        }
+        while stream.written < stream.size {
+            stream.send(empty_chunk(ByteOrder::Little), &mut emit);
+        }
+        let (mut data, mut types) = (Vec::new(), Vec::new());
+        for p in pieces {
+            let Piece::Literal { first, data: d, .. } = p else {
+                panic!("a directory stream sends literal pieces only");
+            };
+            types.push(first.c_type);
+            data.extend(d);
+        }
+        (data, types)
+    }
+
+    #[test]
+    fn a_directory_stream_keeps_to_the_announced_size() {
+        let (inode, addr) = (RecordType::Inode as i32, RecordType::Addr as i32);
+        // As measured: everything sent, the first piece under TS_INODE.
+        let (data, types) = streamed(&[vec![1; 1024], vec![2; 512]], 1536, usize::MAX);
+        assert_eq!(data.len(), 1536);
+        assert_eq!(types, [inode, addr]);
+        // Grown since it was measured: cut at the size announced.
+        let (data, types) = streamed(&[vec![1; 1024], vec![2; 1024]], 1536, usize::MAX);
+        assert_eq!((data.len(), &data[1024..]), (1536, &[2u8; 512][..]));
+        assert_eq!(types, [inode, addr]);
+        // Shrunk: padded with chunks that hold no entry.
+        let (data, types) = streamed(&[vec![1; 512]], 1536, usize::MAX);
+        assert_eq!(data.len(), 1536);
+        assert_eq!(&data[512..1024], &empty_chunk(ByteOrder::Little)[..]);
+        assert_eq!(types, [inode, addr, addr]);
+        // Cancelled after the first piece: nothing more is sent, and the
+        // padding ends.
+        let (data, _) = streamed(&[vec![1; 512], vec![2; 512]], 4096, 1);
+        assert_eq!(data.len(), 512);
     }
 
     #[test]

@@ -358,7 +358,7 @@ pub fn run(mut opts: Options) -> i32 {
             }
         }
     }
-    let plan = match plan::plan(&fs, r, &exclusions, since) {
+    let plan = match plan::plan(&fs, r, &exclusions, since, opts.metadata_only) {
         Ok(p) => p,
         Err(e) => return abort(r, X_ABORT, e),
     };

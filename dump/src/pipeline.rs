@@ -111,6 +111,8 @@ enum Job {
         header: Box<Header>,
         group: Group,
     },
+    /// A big directory, streamed ([`content::stream_directory`]).
+    Directory(Box<Inode>),
     /// The EXT_XATTR records of a big regular file, after its data.
     Xattrs {
         inode: Box<Inode>,
@@ -119,6 +121,20 @@ enum Job {
 }
 
 type JobResult = Result<Vec<Piece>, DumpError>;
+
+/// What a reader sends back for its job: most jobs send `Last` once; a
+/// streamed directory sends `More` as it goes. The reply channel holds one,
+/// so a streaming reader waits for the packer: its memory stays one piece.
+enum Reply {
+    More(Vec<Piece>),
+    Last(JobResult),
+}
+
+/// A place in the output order for pieces: ready now, or sent by a reader.
+enum PieceSlot {
+    Ready(Vec<Piece>),
+    Pending(Receiver<Reply>),
+}
 /// Consecutive tape records, in order.
 type Batch = Vec<Vec<u8>>;
 /// Records to compress: the number of the first, the records, where the
@@ -163,8 +179,8 @@ pub fn run(
     let batches_in_flight = (8 * threads).clamp(8, (RECORD_BYTES_IN_FLIGHT / batch_bytes).max(8));
     let compressing = settings.compression != Compression::None;
 
-    let (job_tx, job_rx) = bounded::<(Job, Sender<JobResult>)>(jobs_in_flight);
-    let (slot_tx, slot_rx) = bounded::<Slot<Vec<Piece>>>(jobs_in_flight);
+    let (job_tx, job_rx) = bounded::<(Job, Sender<Reply>)>(jobs_in_flight);
+    let (slot_tx, slot_rx) = bounded::<PieceSlot>(jobs_in_flight);
     let (comp_tx, comp_rx) = bounded::<CompressJob>(batches_in_flight);
     let (rec_tx, rec_rx) = bounded::<Slot<Batch>>(batches_in_flight);
 
@@ -175,8 +191,9 @@ pub fn run(
                 let job_rx = job_rx.clone();
                 s.spawn(move || {
                     for (job, tx) in job_rx {
+                        let last = run_job(ctx, job, &tx);
                         // The packer may be gone after an error; nothing to do then.
-                        let _ = tx.send(run_job(ctx, job));
+                        let _ = tx.send(Reply::Last(last));
                     }
                 })
             })
@@ -266,8 +283,8 @@ pub fn run(
 
 /// Sends one unit of output, ready or to be computed by a reader.
 struct Scanner {
-    slots: Sender<Slot<Vec<Piece>>>,
-    jobs: Sender<(Job, Sender<JobResult>)>,
+    slots: Sender<PieceSlot>,
+    jobs: Sender<(Job, Sender<Reply>)>,
     /// Small inodes gathered into the next job, and their data bytes.
     run: Vec<Inode>,
     run_bytes: u64,
@@ -277,7 +294,7 @@ impl Scanner {
     fn ready(&mut self, pieces: Vec<Piece>) -> Result<(), DumpError> {
         self.flush_run()?;
         self.slots
-            .send(Slot::Ready(pieces))
+            .send(PieceSlot::Ready(pieces))
             .map_err(|_| DumpError::Cancelled)
     }
 
@@ -309,7 +326,7 @@ impl Scanner {
         let (tx, rx) = bounded(1);
         // Slot first: the packer waits on it while a reader does the job.
         self.slots
-            .send(Slot::Pending(rx))
+            .send(PieceSlot::Pending(rx))
             .map_err(|_| DumpError::Cancelled)?;
         self.jobs.send((job, tx)).map_err(|_| DumpError::Cancelled)
     }
@@ -319,8 +336,8 @@ impl Scanner {
 fn scan(
     ctx: &Context<'_>,
     plan: &Plan,
-    slots: Sender<Slot<Vec<Piece>>>,
-    jobs: Sender<(Job, Sender<JobResult>)>,
+    slots: Sender<PieceSlot>,
+    jobs: Sender<(Job, Sender<Reply>)>,
 ) -> Result<(), DumpError> {
     let mut out = Scanner {
         slots,
@@ -354,7 +371,11 @@ fn scan(
         if inode.file_type() != FileType::Directory || inode.links == 0 || inode.dtime != 0 {
             continue;
         }
-        out.whole(inode)?;
+        if content::is_big_directory(&inode) {
+            out.job(Job::Directory(Box::new(inode)))?;
+        } else {
+            out.whole(inode)?;
+        }
     }
 
     out.ready(vec![Piece::Note(
@@ -373,6 +394,10 @@ fn scan(
                 FileType::Directory | FileType::Unknown(_)
             )
         {
+            continue;
+        }
+        if plan.meta_only.contains(ino) {
+            out.ready(content::metadata_only(ctx, &inode))?;
             continue;
         }
         if !content::is_big_file(&inode, bs) {
@@ -436,7 +461,9 @@ fn skip_inode(ctx: &Context<'_>, ino: u32, e: &fsimage::Error) {
 }
 
 /// A reader thread's work on one job.
-fn run_job(ctx: &Context<'_>, job: Job) -> JobResult {
+/// Does one job; what it returns is the job's last reply (`reply` carries
+/// the pieces of a streamed directory before it).
+fn run_job(ctx: &Context<'_>, job: Job, reply: &Sender<Reply>) -> JobResult {
     match job {
         Job::Inodes(inodes) => {
             let mut pieces = Vec::new();
@@ -453,6 +480,16 @@ fn run_job(ctx: &Context<'_>, job: Job) -> JobResult {
             let h = content::group_header(&header, &group);
             let data = content::read_group(ctx, ino, &group.reads);
             Ok(vec![Piece::Header(Box::new(h)), Piece::Data(data)])
+        }
+        Job::Directory(inode) => {
+            let mut emit = |pieces| reply.send(Reply::More(pieces)).is_ok();
+            match content::stream_directory(ctx, &inode, &mut emit) {
+                Err(DumpError::Inode { ino, source }) => {
+                    skip_inode(ctx, ino, &source);
+                    Ok(Vec::new())
+                }
+                other => other,
+            }
         }
         Job::Xattrs { inode, header } => Ok(content::xattr_pieces(ctx, &inode, &header)),
     }
@@ -620,6 +657,75 @@ impl VolumeCut {
     }
 }
 
+/// Where the packer thread puts each piece: volume cuts, the table of
+/// contents and the records, in tape order.
+struct PieceSink<'a> {
+    packer: &'a mut RecordPacker,
+    cut: &'a mut VolumeCut,
+    toc: Option<&'a mut TocTap>,
+    out: &'a mut RecordOut,
+}
+
+impl PieceSink<'_> {
+    fn pieces(&mut self, ctx: &Context<'_>, pieces: Vec<Piece>) -> Result<(), DumpError> {
+        for piece in pieces {
+            match piece {
+                Piece::Header(mut h) => self.header(&mut h)?,
+                Piece::Data(data) => self.data(&data)?,
+                Piece::Literal {
+                    first,
+                    data,
+                    per_header,
+                } => self.literal(*first, &data, per_header)?,
+                Piece::Note(text) => ctx.reporter.msg(text),
+            }
+        }
+        Ok(())
+    }
+
+    fn header(&mut self, h: &mut Header) -> Result<(), DumpError> {
+        self.cut.start_volume_if_due(self.packer, self.out)?;
+        self.cut.header(h);
+        let record = self.packer.push_header(h);
+        if let Some(t) = self.toc.as_deref_mut() {
+            t.before_header(h);
+            t.header(h, self.packer.order())?;
+        }
+        if let Some(r) = record {
+            self.cut.emit(r, self.out)?;
+        }
+        Ok(())
+    }
+
+    /// Whole tape blocks after the last header (a short last one is padded).
+    fn data(&mut self, data: &[u8]) -> Result<(), DumpError> {
+        for block in data.chunks(TP_BSIZE) {
+            self.cut.start_volume_if_due(self.packer, self.out)?;
+            self.cut.remaining = self.cut.remaining.saturating_sub(1);
+            if let Some(t) = self.toc.as_deref_mut() {
+                t.block(block)?;
+            }
+            if let Some(r) = self.packer.push_block(block) {
+                self.cut.emit(r, self.out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Piece::Literal`]: its headers are made here, one chunk at a time,
+    /// so a big directory waits in the queue as its bytes alone.
+    fn literal(&mut self, first: Header, data: &[u8], per_header: usize) -> Result<(), DumpError> {
+        let mut header = first;
+        for chunk in data.chunks(per_header * TP_BSIZE) {
+            let mut h = content::literal_header(&header, chunk.len());
+            self.header(&mut h)?;
+            self.data(chunk)?;
+            header.c_type = RecordType::Addr as i32;
+        }
+        Ok(())
+    }
+}
+
 /// The packer thread: pieces in order → numbered tape records.
 fn pack(
     ctx: &Context<'_>,
@@ -627,7 +733,7 @@ fn pack(
     records_per_batch: usize,
     end: &Header,
     mut toc: Option<&mut TocTap>,
-    slots: Receiver<Slot<Vec<Piece>>>,
+    slots: Receiver<PieceSlot>,
     (compress, records): (Sender<CompressJob>, Sender<Slot<Batch>>),
 ) -> Result<u64, DumpError> {
     let mut packer = RecordPacker::new(settings.ntrec);
@@ -642,34 +748,21 @@ fn pack(
         records,
     };
     for slot in slots {
-        for piece in slot.wait()? {
-            match piece {
-                Piece::Header(mut h) => {
-                    cut.start_volume_if_due(&mut packer, &mut out)?;
-                    cut.header(&mut h);
-                    let record = packer.push_header(&mut h);
-                    if let Some(t) = toc.as_deref_mut() {
-                        t.before_header(&h);
-                        t.header(&h, packer.order())?;
-                    }
-                    if let Some(r) = record {
-                        cut.emit(r, &mut out)?;
-                    }
+        let mut sink = PieceSink {
+            packer: &mut packer,
+            cut: &mut cut,
+            toc: toc.as_deref_mut(),
+            out: &mut out,
+        };
+        match slot {
+            PieceSlot::Ready(pieces) => sink.pieces(ctx, pieces)?,
+            PieceSlot::Pending(rx) => loop {
+                // A dropped sender means the thread died; its own error is reported.
+                match rx.recv().map_err(|_| DumpError::Cancelled)? {
+                    Reply::More(pieces) => sink.pieces(ctx, pieces)?,
+                    Reply::Last(last) => break sink.pieces(ctx, last?)?,
                 }
-                Piece::Data(data) => {
-                    for block in data.chunks(TP_BSIZE) {
-                        cut.start_volume_if_due(&mut packer, &mut out)?;
-                        cut.remaining = cut.remaining.saturating_sub(1);
-                        if let Some(t) = toc.as_deref_mut() {
-                            t.block(block)?;
-                        }
-                        if let Some(r) = packer.push_block(block) {
-                            cut.emit(r, &mut out)?;
-                        }
-                    }
-                }
-                Piece::Note(text) => ctx.reporter.msg(text),
-            }
+            },
         }
     }
     cut.start_volume_if_due(&mut packer, &mut out)?;
@@ -776,7 +869,7 @@ mod tests {
         let image = image_with_file(dir.path(), &contents);
         let fs = Filesystem::open(&image).unwrap();
         let reporter = Reporter::new(ProgressMode::Lines);
-        let plan = crate::plan::plan(&fs, &reporter, &Default::default(), 0).unwrap();
+        let plan = crate::plan::plan(&fs, &reporter, &Default::default(), 0, false).unwrap();
         let ino = fs
             .read_dir(&fs.inode(2).unwrap())
             .unwrap()

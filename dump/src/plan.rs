@@ -52,6 +52,9 @@ pub struct Plan {
     pub dumped: InodeMap,
     /// Directories among `dumped` (dumped in pass III, before the rest).
     pub dirs: InodeMap,
+    /// Inodes among `dumped` written as metadata only (`-m`): not
+    /// directories, data unchanged since the base dump (mtime before it).
+    pub meta_only: InodeMap,
     /// Live inodes left out because they are metadata or cannot be dumped
     /// (damaged); directory entries naming them are dropped. Inodes the user
     /// leaves out (`-e`, `-E`, nodump) keep their names, as with dump.
@@ -80,11 +83,16 @@ pub fn map_bytes(inodes_count: u32) -> u64 {
 /// dump this incremental one builds on. Then only inodes changed since
 /// (ctime at or after it, as dump compares) are dumped, plus every directory
 /// on the way to one of them (dump's pass II), so that restore can place it.
+/// With `metadata_only` (`-m`), a changed inode other than a directory whose
+/// mtime is before `since` goes into [`Plan::meta_only`] (dump's rule: its
+/// data is taken to be unchanged; the estimate still counts it whole, as
+/// dump's does).
 pub fn plan(
     fs: &Filesystem,
     reporter: &Reporter,
     exclusions: &Exclusions,
     since: i64,
+    metadata_only: bool,
 ) -> Result<Plan, DumpError> {
     let sb = fs.superblock();
     let inodes_count = fs.inode_count();
@@ -93,6 +101,7 @@ pub fn plan(
     let mut used = InodeMap::new(inodes_count.saturating_add(1));
     let mut dumped = InodeMap::new(inodes_count.saturating_add(1));
     let mut dirs = InodeMap::new(inodes_count.saturating_add(1));
+    let mut meta_only = InodeMap::new(inodes_count.saturating_add(1));
     let mut excluded = Vec::new();
     let journal = (sb.feature_compat & compat::HAS_JOURNAL != 0 && sb.journal_inum != 0)
         .then_some(sb.journal_inum);
@@ -174,6 +183,13 @@ pub fn plan(
             continue;
         }
         dumped.set(ino);
+        if metadata_only
+            && since != 0
+            && inode.mtime.sec < since
+            && inode.file_type() != FileType::Directory
+        {
+            meta_only.set(ino);
+        }
         match inode.file_type() {
             FileType::Directory => {
                 dirs.set(ino);
@@ -210,6 +226,7 @@ pub fn plan(
         used,
         dumped,
         dirs,
+        meta_only,
         excluded,
         estimate,
     })

@@ -18,7 +18,6 @@ use std::ffi::OsStr;
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -27,6 +26,10 @@ use common::{
     build_image, compare_trees, differences_after_rebuild, require_root, restore_ok, rrestore_bin,
     run, tool, ImageSpec, LoopDevice, Mount,
 };
+
+#[path = "../../dump-format/tests/support/script.rs"]
+mod script;
+use script::write_script;
 
 const DEBIAN_RMT: &str = "/usr/sbin/rmt-dump";
 const GNU_RMT: &str = "/usr/sbin/rmt-tar";
@@ -93,7 +96,7 @@ impl Sshd {
         // notes its pid so that a test can kill it mid-transfer.
         write_script(
             &dir.join("rsh"),
-            &format!("#!/bin/sh\necho $$ > {d}/rsh.pid\nexec ssh -F {d}/ssh_config \"$@\"\n"),
+            format!("#!/bin/sh\necho $$ > {d}/rsh.pid\nexec ssh -F {d}/ssh_config \"$@\"\n"),
         );
         let log = fs::File::create(dir.join("sshd.log")).unwrap();
         let child = Command::new(sshd)
@@ -153,11 +156,6 @@ impl Drop for Sshd {
 fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     l.local_addr().unwrap().port()
-}
-
-fn write_script(path: &Path, text: &str) {
-    fs::write(path, text).unwrap();
-    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 /// Runs a command with a time limit: a hang fails the test instead of
@@ -661,7 +659,7 @@ fn rdump_ends_when_the_server_dies_mid_stream() {
     let wrapper = work.path().join("rmt-wrap");
     write_script(
         &wrapper,
-        &format!(
+        format!(
             "#!/bin/sh\necho $$ > {}\nexec {}\n",
             pidfile.display(),
             rmt_server(DEBIAN_RMT)
@@ -774,7 +772,7 @@ fn defaults_are_ssh_and_etc_rmt() {
     fs::create_dir(&bin).unwrap();
     write_script(
         &bin.join("ssh"),
-        &format!(
+        format!(
             "#!/bin/sh\necho \"$*\" > {}/ssh-args\nexec {} -F {}/ssh_config \"$@\"\n",
             work.path().display(),
             tool("ssh").display(),

@@ -54,8 +54,38 @@ const DX_ROOT_COUNT_OFFSET: usize = 0x20;
 /// Offset of `dx_countlimit` in an htree interior node.
 const DX_NODE_COUNT_OFFSET: usize = 0x08;
 
+/// One directory entry as [`for_each_entry`] hands it out, borrowing its
+/// name from the block being parsed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DirEntryRef<'a> {
+    /// Inode the entry points to.
+    pub ino: u32,
+    /// Name bytes (not NUL terminated, not necessarily UTF-8).
+    pub name: &'a [u8],
+    /// `EXT2_FT_*` type; [`file_type::UNKNOWN`] without the filetype feature.
+    pub file_type: u8,
+}
+
 /// Read all entries of directory `inode`; see [`Filesystem::read_dir`].
 pub(crate) fn read_dir(fs: &Filesystem, inode: &Inode) -> Result<Vec<DirEntry>, Error> {
+    let mut out = Vec::new();
+    for_each_entry(fs, inode, &mut |e| {
+        out.push(DirEntry {
+            ino: e.ino,
+            name: e.name.to_vec(),
+            file_type: e.file_type,
+        })
+    })?;
+    Ok(out)
+}
+
+/// Hand every entry of directory `inode` to `visit`, in on-disk order, one
+/// block in memory at a time; see [`Filesystem::for_each_dir_entry`].
+pub(crate) fn for_each_entry(
+    fs: &Filesystem,
+    inode: &Inode,
+    visit: &mut dyn FnMut(DirEntryRef<'_>),
+) -> Result<(), Error> {
     let ino = inode.ino;
     if inode.file_type() != crate::FileType::Directory {
         return Err(Error::WrongType {
@@ -75,7 +105,6 @@ pub(crate) fn read_dir(fs: &Filesystem, inode: &Inode) -> Result<Vec<DirEntry>, 
         inodes_count: fs.inode_count(),
         block_size: fs.block_size(),
     };
-    let mut out = Vec::new();
     if inode.has_inline_data() {
         let data = crate::inline::inline_bytes(fs, inode)?;
         // Inline layout: parent inode number, then entries filling the rest
@@ -87,22 +116,22 @@ pub(crate) fn read_dir(fs: &Filesystem, inode: &Inode) -> Result<Vec<DirEntry>, 
             ));
         }
         let parent = le32(&data, 0);
-        out.push(DirEntry {
+        visit(DirEntryRef {
             ino,
-            name: b".".to_vec(),
+            name: b".",
             file_type: file_type::DIR,
         });
-        out.push(DirEntry {
+        visit(DirEntryRef {
             ino: parent,
-            name: b"..".to_vec(),
+            name: b"..",
             file_type: file_type::DIR,
         });
         let first = data.len().min(60);
-        parser.parse(&data[4..first], "inline data", &mut out)?;
+        parser.parse(&data[4..first], "inline data", visit)?;
         if data.len() > 60 {
-            parser.parse(&data[60..], "inline data xattr", &mut out)?;
+            parser.parse(&data[60..], "inline data xattr", visit)?;
         }
-        return Ok(out);
+        return Ok(());
     }
 
     let bs = u64::from(fs.block_size());
@@ -136,10 +165,10 @@ pub(crate) fn read_dir(fs: &Filesystem, inode: &Inode) -> Result<Vec<DirEntry>, 
             if let Some(seed) = csum_seed {
                 verify_block(seed, ino, &block, &place, index_node)?;
             }
-            parser.parse(&block, &place, &mut out)?;
+            parser.parse(&block, &place, visit)?;
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 fn rec_len(buf: &[u8], off: usize, block_size: u32) -> usize {
@@ -212,7 +241,12 @@ struct EntryParser {
 
 impl EntryParser {
     /// Parse a self-contained region of entries (a block, or an inline area).
-    fn parse(&self, buf: &[u8], place: &str, out: &mut Vec<DirEntry>) -> Result<(), Error> {
+    fn parse(
+        &self,
+        buf: &[u8],
+        place: &str,
+        visit: &mut dyn FnMut(DirEntryRef<'_>),
+    ) -> Result<(), Error> {
         let mut off = 0usize;
         while off < buf.len() {
             if off + 8 > buf.len() {
@@ -247,9 +281,9 @@ impl EntryParser {
                         format!("{place}: entry at offset {off} points to inode {ino}, beyond the last inode"),
                     ));
                 }
-                out.push(DirEntry {
+                visit(DirEntryRef {
                     ino,
-                    name: buf[off + 8..off + 8 + name_len].to_vec(),
+                    name: &buf[off + 8..off + 8 + name_len],
                     file_type: ft,
                 });
             }

@@ -60,7 +60,7 @@ mod xattr;
 
 use std::path::Path;
 
-pub use dir::{file_type, DirEntry, MAX_DIR_SIZE};
+pub use dir::{file_type, DirEntry, DirEntryRef, MAX_DIR_SIZE};
 pub use error::Error;
 pub use group::{GroupDesc, BG_BLOCK_UNINIT, BG_INODE_UNINIT, BG_INODE_ZEROED};
 pub use inode::{flags, FileType, Inode, Timestamp};
@@ -404,6 +404,19 @@ impl Filesystem {
     /// index blocks are skipped.
     pub fn read_dir(&self, inode: &Inode) -> Result<Vec<DirEntry>, Error> {
         dir::read_dir(self, inode)
+    }
+
+    /// Every entry of a directory handed to `visit` in on-disk order, with
+    /// only one directory block in memory: for directories too big to hold
+    /// as a `Vec` of entries (rdump of a 200 000-entry directory). Checks and
+    /// errors are those of [`Filesystem::read_dir`]; on an error, the entries
+    /// before it have already been visited.
+    pub fn for_each_dir_entry(
+        &self,
+        inode: &Inode,
+        mut visit: impl FnMut(DirEntryRef<'_>),
+    ) -> Result<(), Error> {
+        dir::for_each_entry(self, inode, &mut visit)
     }
 
     /// All extended attributes: in-inode first, then the external block;

@@ -86,7 +86,7 @@ impl DirHandles {
 }
 
 /// How a run is to behave (from the command line).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ExtractOptions {
     /// -N: read everything, write nothing.
     pub no_write: bool,
@@ -98,6 +98,9 @@ pub struct ExtractOptions {
     pub set_root_attrs: bool,
     /// Set the attributes of directories that existed before (-r, -o).
     pub force_dir_attrs: bool,
+    /// -r of an incremental dump: the holding directory with the old files
+    /// of changed inodes ([`crate::incremental::held_data_name`]).
+    pub held: Option<Arc<OwnedFd>>,
 }
 
 /// What a run did, for the summary and the exit status.
@@ -266,7 +269,8 @@ fn extract_one(
     let (dir, name, path) = place(tree, first, ino, opts);
     let attrs = meta::attrs_from_header(h);
     let kind = h.inode.file_type();
-    if h.flags & flags::DR_METAONLY != 0 {
+    let meta_only = h.flags & flags::DR_METAONLY != 0;
+    if meta_only {
         ui.verbose(&format!("file {path} is metadata only"));
     }
     let parent =
@@ -277,7 +281,24 @@ fn extract_one(
                 ExtractError::Other(format!("{path}: cannot open its directory: {e}"))
             })?)
         };
+    if let (Some(held), false) = (&opts.held, meta_only) {
+        // The old file of a changed inode, kept in case it came back as
+        // metadata only: it did not, so its space is freed before the new
+        // one is written.
+        fsops::remove_leaf_at(held.as_fd(), &crate::incremental::held_data_name(ino))
+            .map_err(ExtractError::Write)?;
+    }
     let kind = match kind {
+        // dump -m: the data is on an earlier level; the file there (held
+        // by an incremental -r, or at its name) gets the new attributes.
+        _ if meta_only => Kind::Existing {
+            held: opts
+                .held
+                .as_ref()
+                .map(|d| (d.clone(), crate::incremental::held_data_name(ino))),
+            is_symlink: kind == mode::S_IFLNK,
+            is_file: kind == mode::S_IFREG,
+        },
         mode::S_IFREG => {
             ui.verbose(&format!("extract file {path}"));
             Kind::File

@@ -207,6 +207,51 @@ pub fn make_node_at(
     })
 }
 
+/// The file of an inode dumped as metadata only (dump -m), whose data an
+/// earlier level restored: moved back from `held` (a changed inode's old
+/// file in the holding directory of an incremental -r) when it is there,
+/// else found at `name`. It must be of the dumped kind. A regular file is
+/// opened (read-only) so that its attributes, flags included, are set
+/// through the descriptor.
+pub fn take_existing(
+    parent: BorrowedFd<'_>,
+    name: &[u8],
+    held: Option<&(std::sync::Arc<OwnedFd>, Vec<u8>)>,
+    is_symlink: bool,
+    is_file: bool,
+) -> io::Result<Option<OwnedFd>> {
+    let os = check_component(name).map_err(unsafe_name_error)?;
+    if let Some((dir, held_name)) = held {
+        let from = check_component(held_name).map_err(unsafe_name_error)?;
+        // NOREPLACE: never put it over whatever is at the name.
+        match rfs::renameat_with(dir, from, parent, os, rfs::RenameFlags::NOREPLACE) {
+            Ok(()) | Err(rustix::io::Errno::NOENT) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let wrong = |what: &str| {
+        Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("metadata only on this dump (its data is on an earlier level) and {what}"),
+        ))
+    };
+    match kind_at(parent, name)? {
+        None => wrong("no file of an earlier restore is here"),
+        Some(FileType::Symlink) if is_symlink => Ok(None),
+        Some(FileType::RegularFile) if is_file => rfs::openat(
+            parent,
+            os,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map(Some)
+        .map_err(Into::into),
+        Some(FileType::Directory) => wrong("a directory is here"),
+        Some(_) if is_symlink || is_file => wrong("what is here is of another kind"),
+        Some(_) => Ok(None),
+    }
+}
+
 /// Creates symbolic link `name` -> `target` (the target is stored as is and
 /// never followed by rrestore).
 pub fn make_symlink_at(

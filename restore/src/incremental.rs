@@ -17,14 +17,19 @@
 //! 3. the new tree top-down: held directories are put in place, new ones
 //!    made; unchanged inodes get their new names (from a kept name or the
 //!    holding directory);
-//! 4. what is left in the holding directory was deleted, and is removed.
+//! 4. what is left in the holding directory was deleted, and is removed
+//!    ([`finish`], after the inodes on the tape are written).
 //!
 //! The inodes on the tape are then written by the usual `-r` pass over the
-//! new tree, which [`prepare`] puts into the catalog.
+//! new tree, which [`prepare`] puts into the catalog. A changed inode's old
+//! file is held (as `m<ino>`) rather than removed: if the tape has it as
+//! metadata only (dump -m: its data did not change), that pass puts the held
+//! file back under its new names with the new attributes; otherwise it
+//! removes the held file before writing the new one, so the space is free.
 
 use std::collections::{HashMap, HashSet};
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use rustix::fs as rfs;
@@ -195,14 +200,21 @@ fn leaf_names(tree: &DirTree, dirs: &HashSet<u32>) -> HashMap<u32, Vec<(u32, Vec
     out
 }
 
+/// The name in the holding directory of a changed inode's old file.
+pub fn held_data_name(ino: u32) -> Vec<u8> {
+    held_name('m', ino)
+}
+
 fn held_name(kind: char, ino: u32) -> Vec<u8> {
     format!("{kind}{ino}").into_bytes()
 }
 
 /// Checks the table against the dump, brings the target's tree to the new
 /// state (see the module documentation) and puts the new tree into
-/// `catalog`, for the `-r` pass that writes the inodes on the tape.
-pub fn prepare(catalog: &mut Catalog, root: &Path, ui: &mut Ui) -> Result<(), String> {
+/// `catalog`, for the `-r` pass that writes the inodes on the tape. Returns
+/// the holding directory, which that pass takes changed inodes' old files
+/// from (see [`held_data_name`]); [`finish`] removes it.
+pub fn prepare(catalog: &mut Catalog, root: &Path, ui: &mut Ui) -> Result<OwnedFd, String> {
     let bytes = std::fs::read(root.join("restoresymtable")).map_err(|e| {
         format!(
             "cannot read restoresymtable ({e}): an incremental dump is applied with -r where an earlier -r left it"
@@ -242,26 +254,32 @@ pub fn prepare(catalog: &mut Catalog, root: &Path, ui: &mut Ui) -> Result<(), St
 
     // 1. Names of non-directories. Decided per inode, carried out directory
     // by directory (so each directory is opened once).
-    let mut ops: Vec<(u32, Vec<u8>, u32, bool)> = Vec::new(); // (dir, name, ino, hold)
+    // (dir, name, ino, held as: 'f' unchanged, 'm' changed, None removed)
+    let mut ops: Vec<(u32, Vec<u8>, u32, Option<char>)> = Vec::new();
     let mut held_leaves = HashSet::new();
     for (&ino, names) in &old_leaves {
         let new_names = new_leaves.get(&ino);
         let keeps = |n: &(u32, Vec<u8>)| new_names.is_some_and(|v| v.contains(n));
-        let unchanged_alive = !changed(ino) && new_names.is_some() && !new_dirs.contains(&ino);
+        let alive_leaf = new_names.is_some() && !new_dirs.contains(&ino);
+        let unchanged_alive = !changed(ino) && alive_leaf;
         let any_kept = unchanged_alive && names.iter().any(keeps);
         for (i, n) in names.iter().enumerate() {
             if unchanged_alive && keeps(n) {
                 continue;
             }
-            let hold_it = unchanged_alive && !any_kept && i == 0;
-            if hold_it {
+            let hold_as = if unchanged_alive && !any_kept && i == 0 {
                 held_leaves.insert(ino);
-            }
-            ops.push((n.0, n.1.clone(), ino, hold_it));
+                Some('f')
+            } else if changed(ino) && alive_leaf && i == 0 {
+                Some('m')
+            } else {
+                None
+            };
+            ops.push((n.0, n.1.clone(), ino, hold_as));
         }
     }
     ops.sort_unstable();
-    for (dir, name, ino, hold_it) in &ops {
+    for (dir, name, ino, hold_as) in &ops {
         let parent = old_handles
             .get(&old_tree, *dir)
             .map_err(|e| io_err(&format!("directory inode {dir}"), e))?;
@@ -271,12 +289,12 @@ pub fn prepare(catalog: &mut Catalog, root: &Path, ui: &mut Ui) -> Result<(), St
             full.extend_from_slice(name);
             display_path(&full)
         };
-        if *hold_it {
+        if let Some(kind) = *hold_as {
             rfs::renameat(
                 parent.as_fd(),
                 name.as_slice(),
                 hold.as_fd(),
-                held_name('f', *ino),
+                held_name(kind, *ino),
             )
             .map_err(|e| io_err(&path(), e.into()))?;
         } else {
@@ -399,11 +417,14 @@ pub fn prepare(catalog: &mut Catalog, root: &Path, ui: &mut Ui) -> Result<(), St
     }
     drop(new_handles);
 
-    // 4. What is left was deleted.
-    drop(hold);
-    std::fs::remove_dir_all(root.join(HOLD_DIR)).map_err(|e| io_err(HOLD_DIR, e))?;
     catalog.tree = new_tree;
-    Ok(())
+    Ok(hold)
+}
+
+/// Step 4, once the inodes on the tape are written: what is left in the
+/// holding directory was deleted (or replaced), and is removed.
+pub fn finish(root: &Path) -> Result<(), String> {
+    std::fs::remove_dir_all(root.join(HOLD_DIR)).map_err(|e| format!("{HOLD_DIR}: {e}"))
 }
 
 #[cfg(test)]

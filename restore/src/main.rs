@@ -222,6 +222,7 @@ fn restore_files(
     ui: &mut Ui,
 ) -> Result<ExitCode, Fatal> {
     let incremental = opts.mode == Mode::Rebuild && catalog.volume.ddate != 0;
+    let mut held = None;
     if incremental {
         if opts.no_write {
             return Err(Fatal(
@@ -232,7 +233,9 @@ fn restore_files(
             "Begin incremental restore (level {})",
             catalog.volume.level
         ));
-        incremental::prepare(catalog, std::path::Path::new("."), ui).map_err(Fatal)?;
+        held = Some(std::sync::Arc::new(
+            incremental::prepare(catalog, std::path::Path::new("."), ui).map_err(Fatal)?,
+        ));
     }
     let catalog = &*catalog;
     let mut selection = tree::Selection::new();
@@ -277,6 +280,7 @@ fn restore_files(
         by_name: opts.by_name,
         set_root_attrs: false,
         force_dir_attrs: opts.mode == Mode::Rebuild || opts.force_dot_mode,
+        held,
     };
     let (existed, mut failed) =
         extract::make_directories(catalog, &selection, &mut dirs, &xopts, ui);
@@ -293,6 +297,9 @@ fn restore_files(
         }
         // Before the directory attributes, so writing it does not change
         // the restored mtime of `.`.
+        if xopts.held.take().is_some() {
+            incremental::finish(std::path::Path::new(".")).map_err(Fatal)?;
+        }
         if opts.mode == Mode::Rebuild && !opts.no_write {
             symtab::write(catalog, std::path::Path::new("restoresymtable"))
                 .map_err(|e| Fatal(format!("cannot write restoresymtable: {e}")))?;

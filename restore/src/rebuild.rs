@@ -24,9 +24,15 @@ pub fn rebuild(input: Box<dyn Read>, target: &Path, ui: &mut Ui) -> Result<Rebui
     let reader = catalog::start(input).map_err(|e| e.to_string())?;
     let (mut catalog, mut tape) = catalog::read_catalog(reader, ui).map_err(|e| e.to_string())?;
     let incremental = catalog.volume.ddate != 0;
-    if incremental {
-        incremental::prepare(&mut catalog, target, ui)?;
-    }
+    let held = if incremental {
+        Some(std::sync::Arc::new(incremental::prepare(
+            &mut catalog,
+            target,
+            ui,
+        )?))
+    } else {
+        None
+    };
     let catalog = &catalog;
     let mut selection = tree::Selection::new();
     let dumped = |ino: u32| catalog.is_dumped(ino);
@@ -42,6 +48,7 @@ pub fn rebuild(input: Box<dyn Read>, target: &Path, ui: &mut Ui) -> Result<Rebui
         by_name: true,
         set_root_attrs: false,
         force_dir_attrs: true,
+        held,
     };
     let (existed, mut failed) =
         extract::make_directories(catalog, &selection, &mut dirs, &xopts, ui);
@@ -53,6 +60,10 @@ pub fn rebuild(input: Box<dyn Read>, target: &Path, ui: &mut Ui) -> Result<Rebui
             target.display(),
             outcome.restored
         ));
+    }
+    if incremental {
+        xopts.held = None;
+        incremental::finish(target)?;
     }
     symtab::write(catalog, &target.join("restoresymtable"))
         .map_err(|e| format!("cannot write restoresymtable: {e}"))?;

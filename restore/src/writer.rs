@@ -64,6 +64,15 @@ pub enum Kind {
         kind: FileType,
         rdev: (u32, u32),
     },
+    /// An inode dumped as metadata only (dump -m): its file is the one an
+    /// earlier level restored, taken from `held` (the holding directory of
+    /// an incremental -r, and its name there) when it is there, else found
+    /// at the name; only its attributes are set.
+    Existing {
+        held: Option<(Arc<OwnedFd>, Vec<u8>)>,
+        is_symlink: bool,
+        is_file: bool,
+    },
 }
 
 /// Another name of the inode (a hard link to its first name).
@@ -318,8 +327,20 @@ impl Worker {
             Kind::Node { kind, rdev } => {
                 fsops::make_node_at(parent, &b.name, *kind, *rdev, b.unlink_first).map(|()| None)
             }
+            Kind::Existing {
+                held,
+                is_symlink,
+                is_file,
+            } => fsops::take_existing(parent, &b.name, held.as_ref(), *is_symlink, *is_file),
         };
-        let is_symlink = matches!(b.kind, Kind::Symlink(_));
+        let is_symlink = matches!(
+            b.kind,
+            Kind::Symlink(_)
+                | Kind::Existing {
+                    is_symlink: true,
+                    ..
+                }
+        );
         let file = match made {
             Ok(fd) => match b.kind {
                 Kind::Created(file) => Some(file),

@@ -212,6 +212,9 @@ pub struct ImageSpec {
     /// Add a file whose name is 255 bytes long (the reference restore
     /// cannot handle those, see the stream tests).
     pub name_255: bool,
+    /// Add a directory of 12 000 entries, bigger on disk than the 1 MiB
+    /// above which rdump streams a directory (two readings, pieces of 64 KiB).
+    pub big_dir: bool,
     /// Leave out what the reference dump gets wrong (xattrs, ACLs, large
     /// device numbers, inline data), to compare streams with it.
     pub plain: bool,
@@ -226,6 +229,7 @@ impl ImageSpec {
             size_mb: 64,
             huge_sparse: false,
             name_255: false,
+            big_dir: false,
             plain: false,
         }
     }
@@ -417,6 +421,27 @@ pub fn populate(root: &Path, spec: ImageSpec) {
     fs::create_dir(p("many")).unwrap();
     for i in 0..400 {
         fs::write(p(&format!("many/entry-with-a-longish-name-{i:05}")), []).unwrap();
+    }
+
+    if spec.big_dir {
+        fs::create_dir(p("big")).unwrap();
+        for i in 0..12_000 {
+            // A few hard links and non-empty files among the empty ones.
+            let name = p(&format!(
+                "big/{}-{i:06}",
+                "a-name-of-eighty-bytes-".repeat(3)
+            ));
+            match i % 1000 {
+                7 => fs::hard_link(p("small"), &name).unwrap(),
+                8 => fs::write(&name, format!("file {i}\n")).unwrap(),
+                _ => fs::write(&name, []).unwrap(),
+            }
+        }
+        let size = fs::metadata(p("big")).unwrap().len();
+        assert!(
+            size > 1 << 20,
+            "the big directory is only {size} bytes on disk"
+        );
     }
 
     // Inline data (only stays inline on an inline_data filesystem).

@@ -50,6 +50,7 @@ pub fn extract_selection(
         // list, existing or not: a directory made by an earlier `extract`
         // and filled by this one gets its dumped times back.
         force_dir_attrs: true,
+        held: None,
     };
     let (existed, mut problems) =
         extract::make_directories(catalog, selection, &mut dirs, &xopts, ui);
@@ -83,6 +84,7 @@ pub fn set_modes(
         by_name: opts.by_name,
         set_root_attrs: true,
         force_dir_attrs: true,
+        held: None,
     };
     extract::set_directory_attributes(
         catalog,
