@@ -198,6 +198,8 @@ pub struct Options {
     /// `-A file`: also write the table of contents (headers, maps,
     /// directories, trailer) there, for `restore -t/-i -A file`.
     pub archive: Option<PathBuf>,
+    /// `-Q file`: write the inodes' tape positions there (dump's QFA file).
+    pub qfa: Option<PathBuf>,
     /// More paths after it (a subtree dump of several paths; refused with
     /// dump's "Unknown arguments to dump" unless the first is a subtree).
     pub more_paths: Vec<String>,
@@ -339,6 +341,7 @@ struct Parser {
     exclude_files: Vec<PathBuf>,
     positional: Vec<String>,
     archive: Option<PathBuf>,
+    qfa: Option<PathBuf>,
     /// `-W` or `-w` was met: dump reports at once and ignores the rest.
     last_dump: Option<char>,
 }
@@ -441,7 +444,7 @@ impl Parser {
                 }
                 'y' => self.set_compression(CompressionChoice::Lzo, "-y")?,
                 'A' | 'b' | 'f' | 'F' | 'L' | 'T' | 'B' | 'd' | 'D' | 'e' | 'E' | 'h' | 'I'
-                | 's' => {
+                | 'Q' | 's' => {
                     let value = if rest.is_empty() {
                         it.next()
                             .ok_or_else(|| CliError::MissingArgument(c.to_string()))?
@@ -504,6 +507,7 @@ impl Parser {
             }
             'F' => self.eot_script = Some(value),
             'A' => self.archive = Some(PathBuf::from(value)),
+            'Q' => self.qfa = Some(PathBuf::from(value)),
             'L' => {
                 if value.len() > LABEL_MAX {
                     let mut end = LABEL_MAX;
@@ -613,6 +617,7 @@ impl Parser {
             filesystem,
             more_paths,
             archive: self.archive,
+            qfa: self.qfa,
         })))
     }
 }
@@ -654,10 +659,10 @@ pub fn help_text() -> String {
         "\
 rdump {version} - dump an ext2/ext3/ext4 filesystem in the format of dump 0.4b47
 
-usage: rdump [-level#] [-acMnqSuvy] [-b blocksize] [-B records] [-d density]
+usage: rdump [-level#] [-acmMnqSuvy] [-b blocksize] [-B records] [-d density]
              [-D file] [-e inodes] [-E file] [-f file[,file...]] [-F script]
              [-h level]
-             [-I nr errors] [-j[level]] [-L label] [-s feet] [-T date]
+             [-I nr errors] [-j[level]] [-L label] [-Q file] [-s feet] [-T date]
              [-z[level]] [--zstd[=level]] [--threads N] filesystem
        rdump -0 [options] /mnt/point/dir [more paths on that filesystem]
        rdump [-D file] -W | -w
@@ -676,6 +681,9 @@ usage: rdump [-level#] [-acMnqSuvy] [-b blocksize] [-B records] [-d density]
   -A file       also write the archive table of contents to file: the
                 headers, inode maps and directories of the dump and its
                 trailer, for `rrestore -t/-i -A file` without the dump
+  -Q file       also write dump's QFA file of tape positions (volume and
+                byte offset of the record where each file starts), which
+                `restore -Q` seeks with
   -M            multi-volume files: -f base writes base001, base002, ...
   -F script     run 'script FILE VOLUME' after each volume but the last;
                 exit 0: go on, 1: ask the operator, other: abort
@@ -692,6 +700,9 @@ usage: rdump [-level#] [-acMnqSuvy] [-b blocksize] [-B records] [-d density]
   -u            once the dump is complete, record it in the dumpdates file
   -D file       the dumpdates file (default {dumpdates})
   -v            verbose: report every inode dumped
+  -m            in an incremental dump, write files whose data did not change
+                (mtime before the base dump, ctime after) as metadata only,
+                as dump -m does
   -W            print the latest dump of each filesystem of /etc/mtab and
                 /etc/fstab and of the dumpdates file ('>': needs a dump, by
                 fstab's dump frequency) and exit; -D must come before it
@@ -716,7 +727,7 @@ usage: rdump [-level#] [-acMnqSuvy] [-b blocksize] [-B records] [-d density]
   --help        print this help
   --version     print the version
 
-dump's -k, -m and -Q are not supported (refused by name).
+dump's -k (Kerberos) is not supported (refused by name).
 
 The filesystem is a block device, an image file, a mount point, or LABEL=name
 or UUID=uuid. A directory inside a mounted filesystem, with any more paths

@@ -14,6 +14,7 @@ use crate::dumpdates;
 use crate::layout::{self, VolumeInfo};
 use crate::pipeline::{self, Settings};
 use crate::plan::{self, Exclusions};
+use crate::qfa::QfaFile;
 use crate::report::{self, ProgressMode, Reporter};
 use crate::resolve::Resolver;
 use crate::toc::TocTap;
@@ -439,6 +440,15 @@ pub fn run(mut opts: Options) -> i32 {
         Ok(t) => t,
         Err(e) => return abort(r, X_STARTUP, e),
     };
+    let mut qfa = match opts
+        .qfa
+        .as_deref()
+        .map(|p| QfaFile::create(p, date))
+        .transpose()
+    {
+        Ok(q) => q,
+        Err(e) => return abort(r, X_STARTUP, e),
+    };
     let start = now_secs();
     if names_volumes {
         r.msg(format_args!("Dumping volume 1 on {}", out.output().name()));
@@ -448,7 +458,7 @@ pub fn run(mut opts: Options) -> i32 {
         report::ctime(start)
     ));
     r.start_progress(estimate);
-    let written = match pipeline::run(&ctx, &plan, settings, &mut out, toc.as_mut()) {
+    let written = match pipeline::run(&ctx, &plan, settings, &mut out, toc.as_mut(), qfa.as_mut()) {
         Ok(w) => w,
         Err(e) => return abort(r, X_ABORT, e),
     };
@@ -466,6 +476,11 @@ pub fn run(mut opts: Options) -> i32 {
     r.finish_progress();
     if let Some(t) = toc {
         if let Err(e) = t.finish() {
+            return abort(r, X_ABORT, e);
+        }
+    }
+    if let Some(q) = qfa {
+        if let Err(e) = q.finish() {
             return abort(r, X_ABORT, e);
         }
     }

@@ -35,6 +35,13 @@ pub enum DumpError {
     /// Writing the `-A` table of contents failed.
     #[error(transparent)]
     Toc(#[from] crate::toc::TocError),
+    /// Writing the `-Q` positions failed.
+    #[error("cannot write the QFA file {path}: {source}")]
+    Qfa {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// A pipeline thread stopped because another one failed first.
     #[error("cancelled")]
     Cancelled,

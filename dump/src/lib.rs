@@ -22,6 +22,7 @@ pub mod layout;
 pub mod output;
 pub mod pipeline;
 pub mod plan;
+pub mod qfa;
 pub mod report;
 pub mod resolve;
 pub mod toc;

@@ -77,6 +77,7 @@ pub struct Output {
     /// Standard output is not closed by us; files are closed and reported.
     is_stdout: bool,
     blocks: u64,
+    bytes: u64,
     /// The host of a remote output.
     remote_host: Option<String>,
 }
@@ -131,6 +132,7 @@ impl Output {
             is_pipe,
             is_stdout,
             blocks: 0,
+            bytes: 0,
             remote_host: None,
         })
     }
@@ -154,6 +156,7 @@ impl Output {
             is_pipe: false,
             is_stdout: false,
             blocks: 0,
+            bytes: 0,
             remote_host: Some(target.host),
         }))
     }
@@ -161,6 +164,11 @@ impl Output {
     /// The host of a remote output (`host:file`).
     pub fn remote_host(&self) -> Option<&str> {
         self.remote_host.as_deref()
+    }
+
+    /// Bytes written so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
     }
 
     pub fn name(&self) -> &str {
@@ -184,6 +192,7 @@ impl Output {
         };
         written.map_err(|source| self.write_error(source))?;
         self.blocks += blocks;
+        self.bytes += bytes.len() as u64;
         Ok(())
     }
 

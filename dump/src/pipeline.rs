@@ -37,6 +37,7 @@ use crate::error::DumpError;
 use crate::layout;
 use crate::output::Output;
 use crate::plan::Plan;
+use crate::qfa::QfaFile;
 use crate::toc::TocTap;
 use crate::volumes::{tape_header, Volumes};
 
@@ -77,17 +78,25 @@ pub struct Settings {
 /// multi-volume dump.
 pub trait RecordOutput {
     fn write_record(&mut self, bytes: &[u8], blocks: u64) -> Result<(), DumpError>;
+    /// The volume being written (from 1) and the bytes written to it.
+    fn position(&self) -> (usize, u64);
 }
 
 impl RecordOutput for Output {
     fn write_record(&mut self, bytes: &[u8], blocks: u64) -> Result<(), DumpError> {
         Ok(Output::write_record(self, bytes, blocks)?)
     }
+    fn position(&self) -> (usize, u64) {
+        (1, self.bytes())
+    }
 }
 
 impl RecordOutput for Volumes<'_> {
     fn write_record(&mut self, bytes: &[u8], blocks: u64) -> Result<(), DumpError> {
         Ok(Volumes::write_record(self, bytes, blocks)?)
+    }
+    fn position(&self) -> (usize, u64) {
+        Volumes::position(self)
     }
 }
 
@@ -164,6 +173,7 @@ pub fn run(
     settings: Settings,
     out: &mut (impl RecordOutput + Send),
     toc: Option<&mut TocTap>,
+    qfa: Option<&mut QfaFile>,
 ) -> Result<Written, DumpError> {
     let threads = settings.threads.max(1);
     // Readers mostly wait for the disk: more of them than cores keeps
@@ -183,6 +193,13 @@ pub fn run(
     let (slot_tx, slot_rx) = bounded::<PieceSlot>(jobs_in_flight);
     let (comp_tx, comp_rx) = bounded::<CompressJob>(batches_in_flight);
     let (rec_tx, rec_rx) = bounded::<Slot<Batch>>(batches_in_flight);
+    // -Q: (record number, inode) from the packer to the writer, which knows
+    // where each record lands. At most one per record in flight.
+    let (mark_tx, mark_rx) = crossbeam_channel::unbounded::<(u64, u32)>();
+    let marks = qfa.is_some().then(|| QfaMarks {
+        tx: mark_tx,
+        last: None,
+    });
 
     thread::scope(|s| {
         let scanner = s.spawn(move || scan(ctx, plan, slot_tx, job_tx));
@@ -218,13 +235,13 @@ pub fn run(
                 settings,
                 records_per_batch,
                 &end,
-                toc,
+                (toc, marks),
                 slot_rx,
                 (comp_tx, rec_tx),
             )
         });
 
-        let written = write(ctx, settings.ntrec, rec_rx, out);
+        let written = write(ctx, settings.ntrec, rec_rx, out, qfa.map(|q| (q, mark_rx)));
 
         // Collect every thread's outcome; report the error that came first in
         // causality (anything but a cancellation), preferring the writer's.
@@ -663,7 +680,35 @@ struct PieceSink<'a> {
     packer: &'a mut RecordPacker,
     cut: &'a mut VolumeCut,
     toc: Option<&'a mut TocTap>,
+    marks: Option<&'a mut QfaMarks>,
     out: &'a mut RecordOut,
+}
+
+/// `-Q`: the records where pass IV inodes start, for the writer.
+struct QfaMarks {
+    tx: Sender<(u64, u32)>,
+    /// The record of the last mark: dump lists a record once.
+    last: Option<u64>,
+}
+
+impl QfaMarks {
+    /// dump's rule: the TS_INODE header of an inode of pass IV (not a
+    /// directory, not an attribute record), once per record. dump lists no
+    /// socket (the next inode in the record is listed instead).
+    fn header(&mut self, h: &Header, record: u64) {
+        use dump_format::header::mode::{S_IFDIR, S_IFMT, S_IFSOCK};
+        let kind = h.inode.mode & S_IFMT;
+        if h.c_type == RecordType::Inode as i32
+            && h.flags & dump_format::header::flags::DR_EXTATTRIBUTES == 0
+            && kind != S_IFDIR
+            && kind != S_IFSOCK
+            && self.last != Some(record)
+        {
+            self.last = Some(record);
+            // The writer may be gone after an error; nothing to do then.
+            let _ = self.tx.send((record, h.inumber));
+        }
+    }
 }
 
 impl PieceSink<'_> {
@@ -686,6 +731,9 @@ impl PieceSink<'_> {
     fn header(&mut self, h: &mut Header) -> Result<(), DumpError> {
         self.cut.start_volume_if_due(self.packer, self.out)?;
         self.cut.header(h);
+        if let Some(m) = self.marks.as_deref_mut() {
+            m.header(h, self.packer.blocks_written() / self.packer.ntrec() as u64);
+        }
         let record = self.packer.push_header(h);
         if let Some(t) = self.toc.as_deref_mut() {
             t.before_header(h);
@@ -732,7 +780,7 @@ fn pack(
     settings: Settings,
     records_per_batch: usize,
     end: &Header,
-    mut toc: Option<&mut TocTap>,
+    (mut toc, mut marks): (Option<&mut TocTap>, Option<QfaMarks>),
     slots: Receiver<PieceSlot>,
     (compress, records): (Sender<CompressJob>, Sender<Slot<Batch>>),
 ) -> Result<u64, DumpError> {
@@ -752,6 +800,7 @@ fn pack(
             packer: &mut packer,
             cut: &mut cut,
             toc: toc.as_deref_mut(),
+            marks: marks.as_mut(),
             out: &mut out,
         };
         match slot {
@@ -796,14 +845,35 @@ fn write(
     ntrec: usize,
     batches: Receiver<Slot<Batch>>,
     out: &mut impl RecordOutput,
+    mut qfa: Option<(&mut QfaFile, Receiver<(u64, u32)>)>,
 ) -> Result<u64, DumpError> {
     let mut bytes = 0u64;
     let mut blocks = 0u64;
+    let mut records = 0u64;
+    let mut waiting: Option<(u64, u32)> = None;
     for slot in batches {
         for record in slot.wait()? {
             blocks += ntrec as u64;
             out.write_record(&record, ntrec as u64)?;
             bytes += record.len() as u64;
+            if let Some((file, marks)) = qfa.as_mut() {
+                // Every mark of this record was sent before the record was
+                // made, so it is in the channel by now.
+                let (volume, end) = out.position();
+                let start = end - record.len() as u64;
+                while let Some((n, ino)) = waiting.take().or_else(|| marks.try_recv().ok()) {
+                    if n > records {
+                        waiting = Some((n, ino));
+                        break;
+                    }
+                    file.entry(ino, volume, start)
+                        .map_err(|source| DumpError::Qfa {
+                            path: file.path().display().to_string(),
+                            source,
+                        })?;
+                }
+            }
+            records += 1;
         }
         ctx.reporter.progress(blocks);
     }
@@ -915,7 +985,7 @@ mod tests {
             compression: Compression::None,
             records_per_volume: None,
         };
-        let written = run(&ctx, &plan, settings, &mut out, None).unwrap();
+        let written = run(&ctx, &plan, settings, &mut out, None, None).unwrap();
         out.finish().unwrap();
         assert_eq!(reporter.read_errors(), 1);
         assert_eq!(written.blocks % 10, 0);

@@ -150,6 +150,11 @@ impl<'a> Volumes<'a> {
 
     /// Writes one record holding `blocks` tape blocks, changing volumes
     /// first when the current one is full.
+    /// The volume being written (from 1) and the bytes written to it.
+    pub fn position(&self) -> (usize, u64) {
+        (self.stats.number, self.stats.bytes)
+    }
+
     pub fn write_record(&mut self, bytes: &[u8], blocks: u64) -> Result<(), VolumeError> {
         if self
             .policy

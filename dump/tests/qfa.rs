@@ -1,0 +1,168 @@
+//! `-Q file` (dump's Quick File Access positions), against dump 0.4b47: for
+//! the same device rdump writes the same file as dump (but for the date),
+//! and the reference `restore -x -Q`, which seeks the dump file to the
+//! positions it reads there, extracts files from rdump's plain and
+//! compressed dumps with rdump's positions (and fails with wrong ones).
+
+mod common;
+
+use std::ffi::OsStr;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{build_image, require_root, restore, run, tool, ImageSpec, LoopDevice, Mount};
+
+fn qfa_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// (inode, volume, offset) rows after the heading.
+fn rows(lines: &[String]) -> Vec<(u32, u32, u64)> {
+    lines[5..]
+        .iter()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            assert_eq!(f.len(), 3, "row {l:?}");
+            (
+                f[0].parse().unwrap(),
+                f[1].parse().unwrap(),
+                f[2].parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// `restore -x -Q qfa -f dump ./path` into a fresh directory; the output.
+fn reference_extract(
+    work: &Path,
+    tag: &str,
+    dump: &Path,
+    qfa: &Path,
+    rel: &str,
+) -> (bool, PathBuf, String) {
+    let dir = work.join(tag);
+    std::fs::create_dir(&dir).unwrap();
+    let name = format!("./{rel}");
+    let args = [
+        OsStr::new("-x"),
+        OsStr::new("-Q"),
+        qfa.as_os_str(),
+        OsStr::new("-f"),
+        dump.as_os_str(),
+        OsStr::new(&name),
+    ];
+    let o = restore(&dir, &args, "n\n");
+    let text =
+        String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout);
+    (o.status.success(), dir.join(rel), text)
+}
+
+#[test]
+fn positions_as_dump_writes_them_and_restore_seeks_with_them() {
+    require_root();
+    let work = tempfile::tempdir().expect("temp dir");
+    let w = work.path();
+    let mut spec = ImageSpec::new("ext4", 4096);
+    spec.plain = true;
+    let image = build_image(spec, w);
+    let (ours, ours_qfa, theirs_qfa) = (w.join("r.dump"), w.join("r.qfa"), w.join("d.qfa"));
+    let (ours_z, ours_z_qfa) = (w.join("rz.dump"), w.join("rz.qfa"));
+    {
+        let dev = LoopDevice::new(&image);
+        for (dump, qfa, z) in [(&ours, &ours_qfa, false), (&ours_z, &ours_z_qfa, true)] {
+            let mut cmd = Command::new(common::rdump_bin());
+            cmd.arg("-0");
+            if z {
+                cmd.arg("-z");
+            }
+            run(cmd.arg("-Q").arg(qfa).arg("-f").arg(dump).arg(&dev.0));
+        }
+        run(Command::new(tool("dump"))
+            .env("BLKID_FILE", "/dev/null")
+            .arg("-0")
+            .arg("-Q")
+            .arg(&theirs_qfa)
+            .arg("-f")
+            .arg(w.join("d.dump"))
+            .arg(&dev.0));
+        // Volumes of 1000 KiB (-B, -M): positions count from each volume's start.
+        for (prog, tag) in [(common::rdump_bin(), "rv"), (tool("dump"), "dv")] {
+            run(Command::new(prog)
+                .env("BLKID_FILE", "/dev/null")
+                .args(["-0", "-B", "1000", "-M", "-Q"])
+                .arg(w.join(format!("{tag}.qfa")))
+                .arg("-f")
+                .arg(w.join(tag))
+                .arg(&dev.0));
+        }
+    }
+    let (a, b) = (qfa_lines(&w.join("rv.qfa")), qfa_lines(&w.join("dv.qfa")));
+    assert_eq!(
+        a[3..],
+        b[3..],
+        "the positions of a set of volumes differ from dump's"
+    );
+    assert!(
+        rows(&a).iter().any(|r| r.1 > 2),
+        "the set has fewer than 3 volumes"
+    );
+    let (a, b) = (qfa_lines(&ours_qfa), qfa_lines(&theirs_qfa));
+    assert_eq!(a[..2], b[..2], "magic and version");
+    assert!(a[2].parse::<i64>().is_ok(), "the date line: {:?}", a[2]);
+    assert_eq!(a[3..], b[3..], "the positions differ from dump's");
+    assert!(rows(&a).len() > 20, "too few positions to mean anything");
+
+    // Files whose inodes start a record, early, in the middle and last.
+    let source = Mount::new(&image, &w.join("src"), true);
+    let mut paths = std::collections::HashMap::new();
+    let mut all = Vec::new();
+    common::walk(&source.dir, &mut all);
+    for rel in all {
+        let md = std::fs::symlink_metadata(source.dir.join(&rel)).unwrap();
+        if md.is_file() {
+            paths.insert(md.ino() as u32, rel);
+        }
+    }
+    for (dump, qfa, tag) in [(&ours, &ours_qfa, "plain"), (&ours_z, &ours_z_qfa, "z")] {
+        let listed = rows(&qfa_lines(qfa));
+        let picks: Vec<_> = [1, listed.len() / 2, listed.len() - 1]
+            .iter()
+            .filter_map(|&i| paths.get(&listed[i].0).map(|p| (listed[i], p)))
+            .collect();
+        assert!(picks.len() >= 2, "{tag}: no regular files among the picks");
+        for ((ino, _, _), path) in &picks {
+            let rel = path.to_str().unwrap();
+            let (ok, got, text) = reference_extract(w, &format!("{tag}-{ino}"), dump, qfa, rel);
+            assert!(
+                ok && text.contains("reading QFA positions"),
+                "{tag} {rel}:\n{text}"
+            );
+            let want = std::fs::read(source.dir.join(path)).unwrap();
+            assert_eq!(std::fs::read(&got).unwrap(), want, "{tag} {rel}");
+        }
+        // Shifted positions: restore seeks to them and cannot read there,
+        // so the positions above were used.
+        let shifted = w.join(format!("{tag}-shifted.qfa"));
+        let mut lines = qfa_lines(qfa);
+        for l in lines.iter_mut().skip(5) {
+            let mut f: Vec<String> = l.split('\t').map(str::to_string).collect();
+            f[2] = (f[2].parse::<u64>().unwrap() + 3000).to_string();
+            *l = f.join("\t");
+        }
+        std::fs::write(&shifted, lines.join("\n") + "\n").unwrap();
+        let ((ino, _, _), path) = picks[picks.len() - 1];
+        let rel = path.to_str().unwrap();
+        let (_, got, text) =
+            reference_extract(w, &format!("{tag}-shifted-{ino}"), dump, &shifted, rel);
+        let same = std::fs::read(&got).ok() == std::fs::read(source.dir.join(path)).ok();
+        assert!(
+            !same || text.contains("error"),
+            "{tag}: shifted positions went unnoticed:\n{text}"
+        );
+    }
+}
