@@ -55,9 +55,13 @@ struct SymEntry<'t> {
     is_dir: bool,
     /// Position in `entries` of the parent directory's entry.
     parent: u32,
-    /// Positions of the entries of a directory (empty for leaves, which
-    /// then cost no allocation).
-    children: Vec<u32>,
+    /// A directory's entries, in order, as a list through `next_child`
+    /// (positions; 0, the root's, means none: the root is nobody's child).
+    /// Three `u32`s instead of a `Vec` per directory: 16 bytes less per name.
+    first_child: u32,
+    last_child: u32,
+    /// The next entry of the same directory.
+    next_child: u32,
 }
 
 /// restore's `allocsize`: a name, its NUL, rounded up to 8 bytes.
@@ -90,7 +94,8 @@ pub(crate) fn encode(catalog: &Catalog) -> Vec<u8> {
 
 /// The tree's names, parents before children.
 fn collect(catalog: &Catalog) -> Vec<SymEntry<'_>> {
-    let mut entries: Vec<SymEntry> = Vec::new();
+    // Sized once: growing by doubling would hold old and new at once.
+    let mut entries: Vec<SymEntry> = Vec::with_capacity(catalog.tree.entry_count() + 1);
     let mut dir_entry: HashMap<u32, u32> = HashMap::new();
     let tree = &catalog.tree;
     tree.walk(b".", ROOT_INO, |item| {
@@ -110,10 +115,18 @@ fn collect(catalog: &Catalog) -> Vec<SymEntry<'_>> {
             ino: item.ino,
             is_dir: item.is_dir,
             parent,
-            children: Vec::new(),
+            first_child: 0,
+            last_child: 0,
+            next_child: 0,
         });
         if me != parent {
-            entries[parent as usize].children.push(me);
+            let last = entries[parent as usize].last_child;
+            if last == 0 {
+                entries[parent as usize].first_child = me;
+            } else {
+                entries[last as usize].next_child = me;
+            }
+            entries[parent as usize].last_child = me;
         }
         if item.is_dir {
             dir_entry.entry(item.ino).or_insert(me);
@@ -123,8 +136,8 @@ fn collect(catalog: &Catalog) -> Vec<SymEntry<'_>> {
     entries
 }
 
-/// Writes the symbol table. Per name it holds the entry (about 48 bytes
-/// and, for a directory, its children's positions) and six 4-byte tables.
+/// Writes the symbol table. Per name it holds the entry (40 bytes) and six
+/// 4-byte tables.
 fn encode_to(catalog: &Catalog, out: &mut impl Write) -> io::Result<()> {
     let entries = collect(catalog);
     // restore's numbering: by inode, each inode's names together.
@@ -164,7 +177,10 @@ fn encode_to(catalog: &Catalog, out: &mut impl Write) -> io::Result<()> {
             continue;
         }
         hash_off[i as usize] = (written - string_size) as u32;
-        let mut kids = e(i).children.iter().copied().filter(|&c| idx(c) != 0);
+        let mut kids = std::iter::successors(Some(e(i).first_child).filter(|&c| c != 0), |&c| {
+            Some(e(c).next_child).filter(|&n| n != 0)
+        })
+        .filter(|&c| idx(c) != 0);
         let first = kids.next();
         let mut prev = first;
         for c in kids {

@@ -293,6 +293,11 @@ impl DirTree {
     }
 
     /// True when `ino` is a directory on the dump.
+    /// The number of directory entries held (every name of every directory).
+    pub fn entry_count(&self) -> usize {
+        self.entries.len()
+    }
+
     pub fn is_dir(&self, ino: u32) -> bool {
         self.dirs.contains_key(&ino)
     }
