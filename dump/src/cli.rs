@@ -261,7 +261,7 @@ pub enum CliError {
 
 /// dump 0.4b47 options rdump does not implement, with what they do: refused
 /// by name rather than as unknown.
-const UNSUPPORTED: &[(char, &str)] = &[('k', "Kerberos remote tape"), ('Q', "tape position file")];
+const UNSUPPORTED: &[(char, &str)] = &[('k', "Kerberos remote tape")];
 
 /// Options of the key-letter form that take the next word as argument
 /// (dump's obsolete(): A B b d D e E f F h L Q s T). rdump rejects the ones it

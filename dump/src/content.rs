@@ -573,19 +573,13 @@ pub fn stream_directory(
     emit: &mut dyn FnMut(Vec<Piece>) -> bool,
 ) -> Result<Vec<Piece>, DumpError> {
     let ino = inode.ino;
-    let keep =
-        |e: &fsimage::DirEntryRef<'_>| e.ino != 0 && ctx.excluded.binary_search(&e.ino).is_err();
     let order = ByteOrder::Little;
     let mut measure = DirectoryEncoder::new(order);
     let mut measured = 0usize;
-    ctx.fs
-        .for_each_dir_entry(inode, |e| {
-            if keep(&e) {
-                measure.push(e.ino, dt_from_ext2_ft(e.file_type), e.name);
-                measured += measure.take_complete().len();
-            }
-        })
-        .map_err(|source| DumpError::Inode { ino, source })?;
+    encode_entries(ctx, inode, &mut measure, |m| {
+        measured += m.take_complete().len()
+    })
+    .map_err(|source| DumpError::Inode { ino, source })?;
     let size = measured + measure.finish().len();
 
     let header = inode_header(&ctx.template, inode, size as u64);
@@ -599,12 +593,9 @@ pub fn stream_directory(
         stream.live = emit(vec![Piece::Note(format!("dumping directory inode {ino}"))]);
     }
     let mut enc = DirectoryEncoder::new(order);
-    let second = ctx.fs.for_each_dir_entry(inode, |e| {
-        if keep(&e) {
-            enc.push(e.ino, dt_from_ext2_ft(e.file_type), e.name);
-            if enc.pending() >= DIRECTORY_PIECE_BYTES {
-                stream.send(enc.take_complete(), emit);
-            }
+    let second = encode_entries(ctx, inode, &mut enc, |e| {
+        if e.pending() >= DIRECTORY_PIECE_BYTES {
+            stream.send(e.take_complete(), emit);
         }
     });
     let cut = stream.written + enc.pending() > size;
@@ -655,27 +646,33 @@ impl DirectoryStream {
     }
 }
 
-/// The largest buffer reserved up front for a directory's encoding (it
-/// grows past this when the directory does).
-const DIR_GUESS_CAP: usize = 64 << 20;
-
-/// A directory in dump's BSD format, encoded as its blocks are read: a
-/// directory of 200 000 entries costs its encoded bytes only, never a list
-/// of its entries.
+/// A directory (at most [`BIG_DIRECTORY_BYTES`] on disk: bigger ones are
+/// streamed) in dump's BSD format.
 fn directory_data(ctx: &Context<'_>, inode: &Inode) -> Result<Vec<u8>, DumpError> {
     let ino = inode.ino;
-    // dump's records are about as long as ext4's, so the size on disk is a
-    // fair guess; capped, as the size of a damaged inode may be anything.
-    let guess = usize::try_from(inode.size).map_or(DIR_GUESS_CAP, |s| s.min(DIR_GUESS_CAP));
+    // dump's records are about as long as ext4's: the size on disk is a fair
+    // guess of the encoding's, and bounded like that.
+    let guess = inode.size.min(BIG_DIRECTORY_BYTES) as usize;
     let mut enc = DirectoryEncoder::with_capacity(ByteOrder::Little, guess);
-    ctx.fs
-        .for_each_dir_entry(inode, |e| {
-            if e.ino != 0 && ctx.excluded.binary_search(&e.ino).is_err() {
-                enc.push(e.ino, dt_from_ext2_ft(e.file_type), e.name);
-            }
-        })
+    encode_entries(ctx, inode, &mut enc, |_| {})
         .map_err(|source| DumpError::Inode { ino, source })?;
     Ok(enc.finish())
+}
+
+/// Feeds `enc` the entries of directory `inode` that go on tape (not free
+/// slots, not inodes left out of the dump), calling `after` after each.
+fn encode_entries(
+    ctx: &Context<'_>,
+    inode: &Inode,
+    enc: &mut DirectoryEncoder,
+    mut after: impl FnMut(&mut DirectoryEncoder),
+) -> Result<(), fsimage::Error> {
+    ctx.fs.for_each_dir_entry(inode, |e| {
+        if e.ino != 0 && ctx.excluded.binary_search(&e.ino).is_err() {
+            enc.push(e.ino, dt_from_ext2_ft(e.file_type), e.name);
+            after(enc);
+        }
+    })
 }
 
 /// Name indexes the reference restore understands (user, ACLs, trusted,

@@ -849,10 +849,10 @@ fn write(
 ) -> Result<u64, DumpError> {
     let mut bytes = 0u64;
     let mut blocks = 0u64;
-    let mut records = 0u64;
     let mut waiting: Option<(u64, u32)> = None;
     for slot in batches {
         for record in slot.wait()? {
+            let number = blocks / ntrec as u64;
             blocks += ntrec as u64;
             out.write_record(&record, ntrec as u64)?;
             bytes += record.len() as u64;
@@ -862,7 +862,7 @@ fn write(
                 let (volume, end) = out.position();
                 let start = end - record.len() as u64;
                 while let Some((n, ino)) = waiting.take().or_else(|| marks.try_recv().ok()) {
-                    if n > records {
+                    if n > number {
                         waiting = Some((n, ino));
                         break;
                     }
@@ -873,7 +873,6 @@ fn write(
                         })?;
                 }
             }
-            records += 1;
         }
         ctx.reporter.progress(blocks);
     }

@@ -295,11 +295,11 @@ fn restore_files(
         if selection.contains(tree::ROOT_INO) && opts.by_name && !opts.no_write {
             xopts.set_root_attrs = set_dot_attrs(opts, ui);
         }
-        // Before the directory attributes, so writing it does not change
-        // the restored mtime of `.`.
         if xopts.held.take().is_some() {
             incremental::finish(std::path::Path::new(".")).map_err(Fatal)?;
         }
+        // Before the directory attributes, so writing it does not change
+        // the restored mtime of `.`.
         if opts.mode == Mode::Rebuild && !opts.no_write {
             symtab::write(catalog, std::path::Path::new("restoresymtable"))
                 .map_err(|e| Fatal(format!("cannot write restoresymtable: {e}")))?;
