@@ -298,6 +298,10 @@ pub struct TapeReader<R: Read> {
     seeker: Option<Box<dyn seek::Reposition>>,
     /// Where the header returned last by `read_header` starts.
     last_header: Option<seek::Pos>,
+    /// Known record positions of inodes (a QFA file), sorted by inode.
+    positions: Vec<(u32, u64)>,
+    /// Why the positions were dropped, to be reported once.
+    doubt: Option<String>,
 }
 
 impl<R: Read> TapeReader<R> {
@@ -361,6 +365,8 @@ impl<R: Read> TapeReader<R> {
             ended: false,
             seeker: None,
             last_header: None,
+            positions: Vec::new(),
+            doubt: None,
         })
     }
 

@@ -12,6 +12,8 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
+use crate::volumes::CutRule;
+
 /// Where the dump goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
@@ -39,9 +41,8 @@ pub enum CompressionChoice {
 /// dump 0.4b47 opens /var/lib/dumpdates, not the BSD /etc/dumpdates).
 pub const DEFAULT_DUMPDATES: &str = "/var/lib/dumpdates";
 
-/// What the tape-length options (`-a`, `-B`, `-c`, `-d`, `-s`) said. rdump
-/// writes one volume however long: they only decide how the estimate is
-/// reported, and whether it is compared with one volume's capacity.
+/// What the tape-length options (`-a`, `-B`, `-c`, `-d`, `-s`) said: where
+/// volumes end, and how the estimate is reported.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Media {
     /// `-B blocks`: 1 KiB blocks per volume.
@@ -88,24 +89,31 @@ impl Media {
         (blocks * 1024.0 / density + blocks / ntrec as f64 * gap) / tsize
     }
 
-    /// Records per volume when volumes are cut by size (`-B`, rounded down
-    /// to whole records as dump does, at least one); `None` otherwise.
-    pub fn records_per_volume(&self, ntrec: usize) -> Option<u64> {
+    /// Where volumes end (dump's flushtape()), `None` for one volume: by
+    /// `-B` (whole records, at least one; bytes when compressing), else by
+    /// a tape length and density.
+    pub fn cut_rule(&self, ntrec: usize, compressed: bool) -> Option<CutRule> {
         if let Some(b) = self.blocks_per_volume {
-            return Some((b / ntrec as u64).max(1));
+            return Some(if compressed {
+                CutRule::Bytes {
+                    limit: b.saturating_mul(1024),
+                }
+            } else {
+                CutRule::Records((b / ntrec as u64).max(1))
+            });
         }
         if self.unlimited() {
             return None;
         }
-        // dump's flushtape(): after each record asize grows by the record's
-        // length on tape plus a gap, in integer tenths of an inch (density
-        // in bytes per 0.1"; alloctape()'s gaps: 0.8", 0.5" at 6250 bpi,
-        // 1.6" on cartridges), and the volume ends once it passes the tape
-        // length.
+        // After each record asize grows by the record's length on tape
+        // plus a gap, in integer tenths of an inch (density in bytes per
+        // 0.1"; alloctape()'s gaps: 0.8", 0.5" at 6250 bpi, 1.6" on
+        // cartridges), and the volume ends once it passes the tape length.
         let density = self
             .density
-            .map_or(if self.cartridge { 100 } else { 160 }, |d| d / 10);
-        let tsize = self
+            .map_or(if self.cartridge { 100 } else { 160 }, |d| d / 10)
+            .max(1);
+        let length = self
             .feet
             .map_or(if self.cartridge { 1700 } else { 2300 }, |f| f)
             .saturating_mul(120);
@@ -116,8 +124,15 @@ impl Media {
         } else {
             8
         };
-        let per_record = (ntrec as u64 * 1024) / density.max(1) + gap;
-        Some(tsize / per_record + 1)
+        if compressed {
+            return Some(CutRule::Tape {
+                length,
+                gap,
+                density,
+            });
+        }
+        let per_record = (ntrec as u64 * 1024) / density + gap;
+        Some(CutRule::Records(length / per_record + 1))
     }
 
     /// dump's `unlimited`: true unless a tape length was given.

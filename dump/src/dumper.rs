@@ -18,7 +18,7 @@ use crate::qfa::QfaFile;
 use crate::report::{self, ProgressMode, Reporter};
 use crate::resolve::Resolver;
 use crate::toc::TocTap;
-use crate::volumes::{VolumePolicy, VolumeStats, Volumes};
+use crate::volumes::{self, CutRule, VolumePolicy, VolumeStats, Volumes};
 
 /// dump's exit statuses.
 pub const X_FINOK: i32 = 0;
@@ -188,33 +188,22 @@ fn resolve_paths(opts: &Options, level: u32) -> Result<crate::resolve::Resolved,
     Ok(resolved)
 }
 
-fn compressed_opt(opts: &Options) -> bool {
-    opts.compression != CompressionChoice::None
-}
-
-/// Where the volumes go and how long they are. Volumes are cut by `-B`
-/// (tape lengths only change the estimate); not on standard output (dump's
-/// pipeout), and not yet when compressing (one volume then, with the
-/// warning about the estimate).
-fn volume_policy(opts: &Options, compressed: bool, r: Option<&Reporter>) -> VolumePolicy {
+/// Where the volumes go and how long they are: cut by `-B` or a tape
+/// length as dump cuts them, uncompressed or compressed; not on standard
+/// output (dump's pipeout).
+fn volume_policy(opts: &Options, compressed: bool) -> VolumePolicy {
     let mut targets = vec![opts.target.clone()];
     targets.extend(opts.more_targets.iter().cloned());
-    let mut records_per_volume = opts.media.records_per_volume(opts.ntrec);
+    let mut cut = opts.media.cut_rule(opts.ntrec, compressed);
     if opts.target == Target::Stdout {
-        records_per_volume = None;
+        cut = None;
     }
-    if compressed && records_per_volume.is_some() {
-        r.into_iter().for_each(|r| {
-            r.warning("multi-volume dumps are not written compressed yet: the dump is one volume")
-        });
-        records_per_volume = None;
-    }
-    if opts.ntrec == 1 && records_per_volume == Some(1) {
+    if opts.ntrec == 1 && cut == Some(CutRule::Records(1)) {
         // A volume of one 1 KiB record would hold only its volume header.
-        records_per_volume = Some(2);
+        cut = Some(CutRule::Records(2));
     }
     VolumePolicy {
-        records_per_volume,
+        cut,
         targets,
         numbered: opts.multi_volume,
         eot_script: opts.eot_script.clone(),
@@ -277,7 +266,6 @@ pub fn run(mut opts: Options) -> i32 {
         Ok(x) => x,
         Err(e) => return abort(r, X_STARTUP, e),
     };
-    // With -M the first volume's name (base001), as dump says.
     // With -M the first volume's name (base001), else -f as given (a
     // comma list whole), as dump says.
     let shown = |t: &Target| match t {
@@ -285,7 +273,7 @@ pub fn run(mut opts: Options) -> i32 {
         Target::Path(p) => crate::output::target_description(p),
     };
     let tape_name = if opts.multi_volume {
-        volume_policy(&opts, false, None)
+        volume_policy(&opts, false)
             .target(1)
             .map_or_else(|| shown(&opts.target), |t| shown(&t))
     } else {
@@ -377,16 +365,10 @@ pub fn run(mut opts: Options) -> i32 {
         r.msg(format_args!(
             "estimated {estimate} blocks on {volumes:.2} tape(s)."
         ));
-        // Volumes are cut by length unless compressing.
-        if volumes > 1.0 && compressed_opt(&opts) {
-            r.warning(
-                "the dump will not fit one volume of the size given (-B, -c, -d, -s); rdump does not cut compressed dumps into volumes yet, so the medium must hold all of it",
-            );
-        }
     }
 
     let compressed = opts.compression != CompressionChoice::None;
-    let policy = volume_policy(&opts, compressed, Some(r));
+    let policy = volume_policy(&opts, compressed);
     let names_volumes = policy.names_volumes();
     let mut out = match Volumes::open(policy, r, now_secs()) {
         Ok(o) => o,
@@ -433,7 +415,7 @@ pub fn run(mut opts: Options) -> i32 {
         threads,
         ntrec: opts.ntrec,
         compression: compression(opts.compression),
-        records_per_volume: out.records_per_volume(),
+        cut: out.cut(),
     };
 
     let mut toc = match opts.archive.as_deref().map(TocTap::create).transpose() {
@@ -521,31 +503,13 @@ fn closing_messages(
         r.msg(format_args!("Closing {name}"));
     }
     let now = now_secs();
-    r.msg(format_args!(
-        "Volume {n} completed at: {}",
-        report::ctime(now)
-    ));
-    if !compressed {
-        r.msg(format_args!(
-            "Volume {n} {} blocks ({})",
-            last.blocks,
-            report::megabytes(last.blocks)
-        ));
-    }
-    let taken = (now - last.started.max(start)).max(0) as u64;
+    let last = VolumeStats {
+        started: last.started.max(start),
+        ..last
+    };
+    let rate = volumes::volume_completed(r, &last, compressed, now);
+    let xferrate = (last.rates + rate) / n.max(1) as u64;
     let kb_out = written.bytes / 1024;
-    let mut xferrate = 0;
-    if let Some(rate) = (last.bytes / 1024).checked_div(taken) {
-        r.msg(format_args!("Volume {n} took {}", report::hms(taken)));
-        r.msg(format_args!("Volume {n} transfer rate: {rate} kB/s"));
-        xferrate = rate;
-        if compressed {
-            r.msg(format_args!(
-                "Volume {n} {blocks}kB uncompressed, {kb_out}kB compressed, {}",
-                report::compression_ratio(blocks, kb_out)
-            ));
-        }
-    }
     if is_pipe {
         r.msg(format_args!(
             "{blocks} blocks ({})",

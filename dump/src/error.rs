@@ -45,6 +45,9 @@ pub enum DumpError {
     /// A pipeline thread stopped because another one failed first.
     #[error("cancelled")]
     Cancelled,
+    /// The packer's bookkeeping of compressed sizes went wrong (a bug).
+    #[error("internal error: {0}")]
+    Internal(&'static str),
     /// A pipeline thread panicked (a bug).
     #[error("internal error: the {0} thread panicked")]
     ThreadPanicked(&'static str),

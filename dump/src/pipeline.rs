@@ -14,7 +14,7 @@
 //! - The packer takes the results strictly in scanner order and packs them
 //!   into tape records with [`RecordPacker`], which numbers the blocks.
 //! - Compressors frame each record ([`frame_record`]); the first record of
-//!   a dump is never compressed.
+//!   each volume is never compressed.
 //! - The writer writes records strictly in packer order.
 //!
 //! Order is kept without reorder buffers: for each job the scanner queues a
@@ -24,6 +24,7 @@
 //! Since the bytes depend only on the scanner's order, the output is the same
 //! for any number of threads.
 
+use std::collections::VecDeque;
 use std::thread;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
@@ -39,7 +40,7 @@ use crate::output::Output;
 use crate::plan::Plan;
 use crate::qfa::QfaFile;
 use crate::toc::TocTap;
-use crate::volumes::{tape_header, Volumes};
+use crate::volumes::{tape_header, CutRule, Verdict, VolumeMeter, Volumes};
 
 /// Upper bound of jobs in flight (each at most 512 KiB of data, or a run of
 /// small inodes).
@@ -69,21 +70,28 @@ pub struct Settings {
     /// Tape blocks per record.
     pub ntrec: usize,
     pub compression: Compression,
-    /// Records per volume; the packer starts each further volume with its
+    /// Where volumes end; the packer starts each further volume with its
     /// TS_TAPE header. `None`: one volume.
-    pub records_per_volume: Option<u64>,
+    pub cut: Option<CutRule>,
 }
 
 /// Where the writer puts records: an [`Output`], or the [`Volumes`] of a
 /// multi-volume dump.
 pub trait RecordOutput {
-    fn write_record(&mut self, bytes: &[u8], blocks: u64) -> Result<(), DumpError>;
+    /// `starts_volume`: the record begins the next volume (its first block
+    /// is the TS_TAPE header).
+    fn write_record(
+        &mut self,
+        bytes: &[u8],
+        blocks: u64,
+        starts_volume: bool,
+    ) -> Result<(), DumpError>;
     /// The volume being written (from 1) and the bytes written to it.
     fn position(&self) -> (usize, u64);
 }
 
 impl RecordOutput for Output {
-    fn write_record(&mut self, bytes: &[u8], blocks: u64) -> Result<(), DumpError> {
+    fn write_record(&mut self, bytes: &[u8], blocks: u64, _: bool) -> Result<(), DumpError> {
         Ok(Output::write_record(self, bytes, blocks)?)
     }
     fn position(&self) -> (usize, u64) {
@@ -92,8 +100,13 @@ impl RecordOutput for Output {
 }
 
 impl RecordOutput for Volumes<'_> {
-    fn write_record(&mut self, bytes: &[u8], blocks: u64) -> Result<(), DumpError> {
-        Ok(Volumes::write_record(self, bytes, blocks)?)
+    fn write_record(
+        &mut self,
+        bytes: &[u8],
+        blocks: u64,
+        starts_volume: bool,
+    ) -> Result<(), DumpError> {
+        Ok(Volumes::write_record(self, bytes, blocks, starts_volume)?)
     }
     fn position(&self) -> (usize, u64) {
         Volumes::position(self)
@@ -146,9 +159,9 @@ enum PieceSlot {
 }
 /// Consecutive tape records, in order.
 type Batch = Vec<Vec<u8>>;
-/// Records to compress: the number of the first, the records, where the
-/// framed records go.
-type CompressJob = (u64, Batch, Sender<Result<Batch, DumpError>>);
+/// Records to compress: the number of the first, the records, whether the
+/// first stays raw (it starts a volume), where the framed records go.
+type CompressJob = (u64, Batch, bool, Sender<Result<Batch, DumpError>>);
 
 /// A place in the output order: ready now, or filled in later by a thread.
 enum Slot<T> {
@@ -200,6 +213,9 @@ pub fn run(
         tx: mark_tx,
         last: None,
     });
+    // The records that start volumes, from the packer to the writer; sent
+    // before the record is made, one per volume.
+    let (start_tx, start_rx) = crossbeam_channel::unbounded::<u64>();
 
     thread::scope(|s| {
         let scanner = s.spawn(move || scan(ctx, plan, slot_tx, job_tx));
@@ -221,8 +237,8 @@ pub fn run(
                 let comp_rx = comp_rx.clone();
                 let c = settings.compression;
                 s.spawn(move || {
-                    for (first, batch, tx) in comp_rx {
-                        let _ = tx.send(compress_batch(first, batch, c));
+                    for (first, batch, raw, tx) in comp_rx {
+                        let _ = tx.send(compress_batch(first, batch, raw, c));
                     }
                 })
             })
@@ -233,15 +249,21 @@ pub fn run(
             pack(
                 ctx,
                 settings,
-                records_per_batch,
+                (records_per_batch, batches_in_flight),
                 &end,
                 (toc, marks),
                 slot_rx,
-                (comp_tx, rec_tx),
+                (comp_tx, rec_tx, start_tx),
             )
         });
 
-        let written = write(ctx, settings.ntrec, rec_rx, out, qfa.map(|q| (q, mark_rx)));
+        let written = write(
+            ctx,
+            settings.ntrec,
+            (rec_rx, start_rx),
+            out,
+            qfa.map(|q| (q, mark_rx)),
+        );
 
         // Collect every thread's outcome; report the error that came first in
         // causality (anything but a cancellation), preferring the writer's.
@@ -514,14 +536,15 @@ fn run_job(ctx: &Context<'_>, job: Job, reply: &Sender<Reply>) -> JobResult {
 
 /// Frames a batch of records for a compressed dump; record 0, the first
 /// of the dump, stays as it is (restore reads it before it knows the dump
-/// is compressed).
-fn compress_batch(first: u64, batch: Batch, c: Compression) -> Result<Batch, DumpError> {
+/// is compressed), and so does the first record of every volume (`raw`:
+/// the batch's first), as dump writes them.
+fn compress_batch(first: u64, batch: Batch, raw: bool, c: Compression) -> Result<Batch, DumpError> {
     batch
         .into_iter()
         .enumerate()
         .map(|(i, record)| {
             let n = first + i as u64;
-            if n == 0 {
+            if n == 0 || (raw && i == 0) {
                 return Ok(record);
             }
             frame_record(&record, c, ByteOrder::Little).map_err(|e| DumpError::Compress {
@@ -540,14 +563,44 @@ struct RecordOut {
     batch: Batch,
     first: u64,
     next: u64,
+    /// The next record pushed starts a volume.
+    raw_next: bool,
+    /// Whether the first record of `batch` starts a volume.
+    batch_raw: bool,
+    /// Compressed volumes: the packer learns the size of each record.
+    sizes: Option<Sizes>,
     compress: Sender<CompressJob>,
     records: Sender<Slot<Batch>>,
+    starts: Sender<u64>,
+}
+
+/// Compressed batches that pass through the packer on their way to the
+/// writer, so that it learns the size of each record (a volume of a
+/// compressed dump ends by its compressed size).
+struct Sizes {
+    /// Batches being compressed, oldest first, with their first record.
+    queue: VecDeque<(u64, Receiver<Result<Batch, DumpError>>)>,
+    /// At most this many wait in `queue` (the window of batches in flight).
+    cap: usize,
+    /// (record, size on the medium) learned and not yet taken.
+    learned: VecDeque<(u64, u64)>,
 }
 
 impl RecordOut {
+    /// The next record pushed is the first of a volume: the writer is told,
+    /// and it is not compressed.
+    fn start_volume(&mut self) -> Result<(), DumpError> {
+        self.flush()?;
+        self.raw_next = true;
+        self.starts
+            .send(self.next)
+            .map_err(|_| DumpError::Cancelled)
+    }
+
     fn push(&mut self, record: Vec<u8>) -> Result<(), DumpError> {
         if self.batch.is_empty() {
             self.first = self.next;
+            self.batch_raw = std::mem::take(&mut self.raw_next);
         }
         self.batch.push(record);
         self.next += 1;
@@ -569,22 +622,110 @@ impl RecordOut {
                 .map_err(|_| DumpError::Cancelled);
         }
         let (tx, rx) = bounded(1);
-        self.records
-            .send(Slot::Pending(rx))
-            .map_err(|_| DumpError::Cancelled)?;
+        let first = self.first;
         self.compress
-            .send((self.first, batch, tx))
-            .map_err(|_| DumpError::Cancelled)
+            .send((first, batch, self.batch_raw, tx))
+            .map_err(|_| DumpError::Cancelled)?;
+        if self.sizes.is_none() {
+            return self
+                .records
+                .send(Slot::Pending(rx))
+                .map_err(|_| DumpError::Cancelled);
+        }
+        self.sizes_queue().push_back((first, rx));
+        // Pass on what is done, and wait for the oldest when the window is full.
+        while self.take_oldest(false)? {}
+        while self.sizes_queue().len() > self.sizes.as_ref().map_or(0, |s| s.cap) {
+            self.take_oldest(true)?;
+        }
+        Ok(())
+    }
+
+    fn sizes_queue(&mut self) -> &mut VecDeque<(u64, Receiver<Result<Batch, DumpError>>)> {
+        &mut self.sizes.as_mut().expect("sizes are kept").queue
+    }
+
+    /// Takes the oldest batch being compressed (waiting for it with
+    /// `wait`), notes its sizes and hands it to the writer. False when
+    /// there is none, or it is not done and `wait` is false.
+    fn take_oldest(&mut self, wait: bool) -> Result<bool, DumpError> {
+        let Some(sizes) = self.sizes.as_mut() else {
+            return Ok(false);
+        };
+        let Some((first, rx)) = sizes.queue.front() else {
+            return Ok(false);
+        };
+        let first = *first;
+        let result = if wait {
+            rx.recv().map_err(|_| DumpError::Cancelled)?
+        } else {
+            match rx.try_recv() {
+                Ok(r) => r,
+                Err(crossbeam_channel::TryRecvError::Empty) => return Ok(false),
+                Err(_) => return Err(DumpError::Cancelled),
+            }
+        };
+        sizes.queue.pop_front();
+        let batch = result?;
+        for (i, r) in batch.iter().enumerate() {
+            sizes.learned.push_back((first + i as u64, r.len() as u64));
+        }
+        self.records
+            .send(Slot::Ready(batch))
+            .map_err(|_| DumpError::Cancelled)?;
+        Ok(true)
+    }
+
+    /// Learns the size of at least one more record: sends the batch being
+    /// filled, if need be, and waits for the oldest batch being compressed.
+    fn learn_more(&mut self) -> Result<(), DumpError> {
+        let known = |o: &Self| o.sizes.as_ref().map_or(0, |s| s.learned.len());
+        let before = known(self);
+        if self.sizes.as_ref().is_some_and(|s| s.queue.is_empty()) {
+            // flush() may pass the batch on at once, its sizes learned.
+            self.flush()?;
+        }
+        if known(self) > before || self.take_oldest(true)? {
+            Ok(())
+        } else {
+            // Every record packed is in a batch; none left means no record
+            // without a size, which the meter would not have asked for.
+            Err(DumpError::Internal(
+                "a volume's size depends on a record that is in no batch",
+            ))
+        }
+    }
+
+    /// The sizes learned since the last call: (record, bytes), in order.
+    fn learned(&mut self) -> Vec<(u64, u64)> {
+        self.sizes
+            .as_mut()
+            .map_or_else(Vec::new, |s| s.learned.drain(..).collect())
+    }
+
+    /// Sends the last batch and every batch still held to the writer.
+    fn finish(&mut self) -> Result<(), DumpError> {
+        self.flush()?;
+        if let Some(sizes) = self.sizes.take() {
+            for (_, rx) in sizes.queue {
+                self.records
+                    .send(Slot::Pending(rx))
+                    .map_err(|_| DumpError::Cancelled)?;
+            }
+        }
+        Ok(())
     }
 }
 
-/// Where the packer cuts volumes: after every `per_volume` records it
-/// starts the next volume with a TS_TAPE header made from the header being
-/// written (dump's startnewtape()), and stamps the volume number and first
-/// record into every later header.
+/// Where the packer cuts volumes: when the [`VolumeMeter`] says a volume is
+/// full it starts the next volume with a TS_TAPE header made from the
+/// header being written (dump's startnewtape()), and stamps the volume
+/// number and first record into every later header.
 struct VolumeCut {
-    per_volume: Option<u64>,
+    meter: Option<VolumeMeter>,
     records: u64,
+    /// The number of the current volume's first record.
+    volume_first: u64,
     volume: i32,
     firstrec: u64,
     /// The last header packed, and how many of its data blocks are still
@@ -597,10 +738,11 @@ struct VolumeCut {
 }
 
 impl VolumeCut {
-    fn new(per_volume: Option<u64>) -> Self {
+    fn new(cut: Option<CutRule>, ntrec: usize) -> Self {
         VolumeCut {
-            per_volume,
+            meter: cut.map(|c| VolumeMeter::new(c, ntrec)),
             records: 0,
+            volume_first: 0,
             volume: 1,
             firstrec: 0,
             current: None,
@@ -613,10 +755,26 @@ impl VolumeCut {
     fn emit(&mut self, record: Vec<u8>, out: &mut RecordOut) -> Result<(), DumpError> {
         out.push(record)?;
         self.records += 1;
-        if self.per_volume.is_some_and(|n| self.records % n == 0) {
-            self.due = true;
+        let Some(meter) = self.meter.as_mut() else {
+            return Ok(());
+        };
+        meter.record_packed();
+        loop {
+            for (n, size) in out.learned() {
+                // Sizes of the volume before are of no more use.
+                if n >= self.volume_first {
+                    meter.add_size(size);
+                }
+            }
+            match meter.verdict() {
+                Verdict::Full => {
+                    self.due = true;
+                    return Ok(());
+                }
+                Verdict::NotFull => return Ok(()),
+                Verdict::Unknown => out.learn_more()?,
+            }
         }
-        Ok(())
     }
 
     fn stamp(&self, h: &mut Header) {
@@ -666,6 +824,11 @@ impl VolumeCut {
         self.volume += 1;
         self.starts.push(current.inumber);
         self.firstrec = packer.blocks_written();
+        self.volume_first = self.records;
+        if let Some(meter) = self.meter.as_mut() {
+            meter.next_volume();
+        }
+        out.start_volume()?;
         let mut tape = tape_header(current, self.volume, self.firstrec, self.remaining);
         if let Some(r) = packer.push_header(&mut tape) {
             self.emit(r, out)?;
@@ -778,22 +941,33 @@ impl PieceSink<'_> {
 fn pack(
     ctx: &Context<'_>,
     settings: Settings,
-    records_per_batch: usize,
+    (records_per_batch, batches_in_flight): (usize, usize),
     end: &Header,
     (mut toc, mut marks): (Option<&mut TocTap>, Option<QfaMarks>),
     slots: Receiver<PieceSlot>,
-    (compress, records): (Sender<CompressJob>, Sender<Slot<Batch>>),
+    (compress, records, starts): (Sender<CompressJob>, Sender<Slot<Batch>>, Sender<u64>),
 ) -> Result<u64, DumpError> {
     let mut packer = RecordPacker::new(settings.ntrec);
-    let mut cut = VolumeCut::new(settings.records_per_volume);
+    let mut cut = VolumeCut::new(settings.cut, settings.ntrec);
+    let compressing = settings.compression != Compression::None;
+    let measured = compressing && settings.cut.is_some_and(CutRule::needs_sizes);
     let mut out = RecordOut {
-        compressing: settings.compression != Compression::None,
+        compressing,
         per_batch: records_per_batch,
         batch: Vec::with_capacity(records_per_batch),
         first: 0,
         next: 0,
+        raw_next: false,
+        batch_raw: false,
+        sizes: measured.then(|| Sizes {
+            queue: VecDeque::new(),
+            // Half the window: the records channel holds the other half.
+            cap: (batches_in_flight / 2).max(1),
+            learned: VecDeque::new(),
+        }),
         compress,
         records,
+        starts,
     };
     for slot in slots {
         let mut sink = PieceSink {
@@ -835,7 +1009,7 @@ fn pack(
     if let Some(r) = packer.finish() {
         out.push(r)?;
     }
-    out.flush()?;
+    out.finish()?;
     Ok(blocks)
 }
 
@@ -843,18 +1017,25 @@ fn pack(
 fn write(
     ctx: &Context<'_>,
     ntrec: usize,
-    batches: Receiver<Slot<Batch>>,
+    (batches, starts): (Receiver<Slot<Batch>>, Receiver<u64>),
     out: &mut impl RecordOutput,
     mut qfa: Option<(&mut QfaFile, Receiver<(u64, u32)>)>,
 ) -> Result<u64, DumpError> {
     let mut bytes = 0u64;
     let mut blocks = 0u64;
     let mut waiting: Option<(u64, u32)> = None;
+    // The next record that starts a volume; it was sent before the record
+    // was made, so it is in the channel by the time the record comes.
+    let mut next_start: Option<u64> = None;
     for slot in batches {
         for record in slot.wait()? {
             let number = blocks / ntrec as u64;
             blocks += ntrec as u64;
-            out.write_record(&record, ntrec as u64)?;
+            if next_start.is_none_or(|n| n < number) {
+                next_start = starts.try_recv().ok();
+            }
+            let starts_volume = next_start == Some(number);
+            out.write_record(&record, ntrec as u64, starts_volume)?;
             bytes += record.len() as u64;
             if let Some((file, marks)) = qfa.as_mut() {
                 // Every mark of this record was sent before the record was
@@ -982,7 +1163,7 @@ mod tests {
             threads: 2,
             ntrec: 10,
             compression: Compression::None,
-            records_per_volume: None,
+            cut: None,
         };
         let written = run(&ctx, &plan, settings, &mut out, None, None).unwrap();
         out.finish().unwrap();

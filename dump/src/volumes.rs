@@ -1,10 +1,13 @@
 //! Multi-volume output: where each volume goes and what happens between
 //! two volumes, as dump 0.4b47 does it.
 //!
-//! A volume holds a whole number of records (`-B` rounded down to records).
-//! The packer starts each volume after the first with its TS_TAPE header
-//! (see [`tape_header`]); the writer here counts records, and after the
-//! last record of a volume closes its output and opens the next one:
+//! Where a volume ends is dump's flushtape() rule ([`CutRule`], applied by
+//! the packer with a [`VolumeMeter`]): uncompressed, a whole number of
+//! records (`-B` rounded down to records, or the records a tape length
+//! holds); compressed, once the bytes written pass the size given. The
+//! packer starts each volume after the first with its TS_TAPE header (see
+//! [`tape_header`]) and tells the writer which record that is; the writer
+//! here then closes the output of the volume before and opens the next:
 //! - `-M`: the base name with 001, 002, ... appended;
 //! - `-f a,b,c`: the next name of the list;
 //! - else (or the list used up) dump asks on /dev/tty whether the next
@@ -18,20 +21,172 @@
 //! A new kind of destination is added in [`Output::open`]; this module only
 //! decides which target comes next.
 
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::process::Command;
 
-use dump_format::header::{flags, Header, RecordType};
+use dump_format::header::{flags, Header, RecordType, TP_BSIZE};
 
 use crate::cli::Target;
 use crate::output::{Output, OutputError};
 use crate::report::{self, Reporter};
 
+/// dump's slaves: three records are being written or compressed at any
+/// time, so dump's count of compressed bytes is two records behind, and it
+/// allows for three whole records more.
+const SLAVES: u64 = 3;
+/// sizeof(struct tapebuf): the prefix of a compressed record.
+const TAPEBUF: u64 = 4;
+
+/// Where dump 0.4b47 ends a volume (its flushtape(), after each record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CutRule {
+    /// Uncompressed: this many records per volume.
+    Records(u64),
+    /// Compressed, `-B`: once the bytes of the volume's records known so
+    /// far (all but the last two) and three records of slack reach
+    /// `limit` (the 1 KiB blocks given, in bytes).
+    Bytes { limit: u64 },
+    /// Compressed, a tape length: each record adds `gap` and the bytes of
+    /// the record two before it over `density` (a whole record for the
+    /// first two), in 0.1"; the volume ends once that passes `length`.
+    Tape { length: u64, gap: u64, density: u64 },
+}
+
+impl CutRule {
+    /// Whether the rule needs the bytes each record takes once compressed.
+    pub fn needs_sizes(self) -> bool {
+        !matches!(self, CutRule::Records(_))
+    }
+}
+
+/// Whether the volume is full after the record just written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Full,
+    NotFull,
+    /// It depends on compressed sizes not known yet: call
+    /// [`VolumeMeter::add_size`] with more of them and ask again.
+    Unknown,
+}
+
+/// [`CutRule`] applied to the records of one volume, as they are packed.
+///
+/// dump decides after each record from the sizes of the records before it;
+/// the packer here may be ahead of the compressors, so the meter bounds
+/// what it does not know yet (a compressed record takes between nothing and
+/// a whole record plus its prefix) and asks for sizes only when the bounds
+/// disagree, near the end of a volume. Far from it the compressors run
+/// ahead as on a single volume.
+#[derive(Debug, Clone)]
+pub struct VolumeMeter {
+    rule: CutRule,
+    /// Bytes of a record before compression.
+    record_bytes: u64,
+    /// Records packed into the volume.
+    records: u64,
+    /// dump's measure (bytes_written - tapea_bytes, or asize) summed over
+    /// the first `exact` records.
+    measure: u64,
+    exact: u64,
+    /// Sizes on the medium of the volume's records from record `exact - 2`
+    /// on, as far as known.
+    sizes: VecDeque<u64>,
+}
+
+impl VolumeMeter {
+    pub fn new(rule: CutRule, ntrec: usize) -> Self {
+        VolumeMeter {
+            rule,
+            record_bytes: (ntrec * TP_BSIZE) as u64,
+            records: 0,
+            measure: 0,
+            exact: 0,
+            sizes: VecDeque::new(),
+        }
+    }
+
+    /// What record `i` adds to the measure, given the size of record
+    /// `i - 2` (none for the first two).
+    fn contribution(&self, lagged: Option<u64>) -> u64 {
+        match self.rule {
+            CutRule::Records(_) => 0,
+            CutRule::Bytes { .. } => lagged.unwrap_or(0),
+            CutRule::Tape { gap, density, .. } => {
+                gap + lagged.unwrap_or(self.record_bytes) / density.max(1)
+            }
+        }
+    }
+
+    fn full(&self, measure: u64) -> bool {
+        match self.rule {
+            CutRule::Records(n) => self.records >= n,
+            CutRule::Bytes { limit } => measure + SLAVES * (self.record_bytes + TAPEBUF) >= limit,
+            CutRule::Tape { length, .. } => measure > length,
+        }
+    }
+
+    /// Adds to the measure every record whose contribution is known.
+    fn advance(&mut self) {
+        while self.exact < self.records {
+            let lagged = if self.exact < 2 {
+                None
+            } else {
+                match self.sizes.pop_front() {
+                    Some(s) => Some(s),
+                    None => break,
+                }
+            };
+            self.measure += self.contribution(lagged);
+            self.exact += 1;
+        }
+    }
+
+    /// One more record packed into the volume.
+    pub fn record_packed(&mut self) {
+        self.records += 1;
+        self.advance();
+    }
+
+    /// The size on the medium of the volume's next record whose size was
+    /// not given yet (they come in order, from the volume's first).
+    pub fn add_size(&mut self, size: u64) {
+        self.sizes.push_back(size);
+        self.advance();
+    }
+
+    /// Whether the volume ends after the record packed last.
+    pub fn verdict(&self) -> Verdict {
+        // A volume of one 1 KiB record would hold only its volume header.
+        if self.records < 2 && self.record_bytes <= TP_BSIZE as u64 {
+            return Verdict::NotFull;
+        }
+        let unknown = self.records - self.exact;
+        let least = self.measure + unknown * self.contribution(Some(0));
+        let most = self.measure + unknown * self.contribution(Some(self.record_bytes + TAPEBUF));
+        if self.full(least) {
+            Verdict::Full
+        } else if !self.full(most) {
+            Verdict::NotFull
+        } else {
+            Verdict::Unknown
+        }
+    }
+
+    /// Starts counting the next volume.
+    pub fn next_volume(&mut self) {
+        self.records = 0;
+        self.measure = 0;
+        self.exact = 0;
+        self.sizes.clear();
+    }
+}
+
 /// How the dump is cut into volumes and where they go.
 #[derive(Debug, Clone)]
 pub struct VolumePolicy {
-    /// Records per volume; `None`: one volume however long.
-    pub records_per_volume: Option<u64>,
+    /// Where volumes end; `None`: one volume however long.
+    pub cut: Option<CutRule>,
     /// `-f` (its first name) and the rest of a comma list.
     pub targets: Vec<Target>,
     /// `-M`: names are the first target with the volume number appended.
@@ -99,6 +254,41 @@ pub struct VolumeStats {
     pub blocks: u64,
     pub bytes: u64,
     pub started: i64,
+    /// The transfer rates (kB/s) of the volumes before it, summed (dump's
+    /// xferrate, averaged over the volumes at the end).
+    pub rates: u64,
+}
+
+/// dump's do_stats(): the lines that close a volume. Returns its transfer
+/// rate in kB/s (0 when it took less than a second).
+pub fn volume_completed(r: &Reporter, v: &VolumeStats, compressed: bool, now: i64) -> u64 {
+    let n = v.number;
+    r.msg(format_args!(
+        "Volume {n} completed at: {}",
+        report::ctime(now)
+    ));
+    if !compressed {
+        r.msg(format_args!(
+            "Volume {n} {} blocks ({})",
+            v.blocks,
+            report::megabytes(v.blocks)
+        ));
+    }
+    let taken = (now - v.started).max(0) as u64;
+    let kb = v.bytes / 1024;
+    let Some(rate) = kb.checked_div(taken) else {
+        return 0;
+    };
+    r.msg(format_args!("Volume {n} took {}", report::hms(taken)));
+    r.msg(format_args!("Volume {n} transfer rate: {rate} kB/s"));
+    if compressed {
+        r.msg(format_args!(
+            "Volume {n} {}kB uncompressed, {kb}kB compressed, {}",
+            v.blocks,
+            report::compression_ratio(v.blocks, kb)
+        ));
+    }
+    rate
 }
 
 /// The outputs of a dump, switched from volume to volume.
@@ -136,9 +326,9 @@ impl<'a> Volumes<'a> {
         })
     }
 
-    /// Records per volume (`None`: one volume).
-    pub fn records_per_volume(&self) -> Option<u64> {
-        self.policy.records_per_volume
+    /// Where volumes end (`None`: one volume).
+    pub fn cut(&self) -> Option<CutRule> {
+        self.policy.cut
     }
 
     /// The open output (for its name and kind).
@@ -148,19 +338,21 @@ impl<'a> Volumes<'a> {
             .expect("an output is open between volumes")
     }
 
-    /// Writes one record holding `blocks` tape blocks, changing volumes
-    /// first when the current one is full.
     /// The volume being written (from 1) and the bytes written to it.
     pub fn position(&self) -> (usize, u64) {
         (self.stats.number, self.stats.bytes)
     }
 
-    pub fn write_record(&mut self, bytes: &[u8], blocks: u64) -> Result<(), VolumeError> {
-        if self
-            .policy
-            .records_per_volume
-            .is_some_and(|r| self.records_in_volume == r)
-        {
+    /// Writes one record holding `blocks` tape blocks; `starts_volume`: it
+    /// is the first of the next volume (it begins with the TS_TAPE header),
+    /// so the current volume is ended first.
+    pub fn write_record(
+        &mut self,
+        bytes: &[u8],
+        blocks: u64,
+        starts_volume: bool,
+    ) -> Result<(), VolumeError> {
+        if starts_volume && self.records_in_volume > 0 {
             self.next_volume(bytes)?;
         }
         let out = self.out.as_mut().expect("an output is open");
@@ -189,15 +381,8 @@ impl<'a> Volumes<'a> {
             r.msg(format_args!("Closing {name}"));
         }
         let n = self.stats.number;
-        r.msg(format_args!(
-            "Volume {n} completed at: {}",
-            report::ctime(now())
-        ));
-        r.msg(format_args!(
-            "Volume {n} {} blocks ({})",
-            self.stats.blocks,
-            report::megabytes(self.stats.blocks)
-        ));
+        let compressed = self.policy.cut.is_some_and(CutRule::needs_sizes);
+        let rate = volume_completed(r, &self.stats, compressed, now());
         let mut ask = true;
         if let Some(script) = &self.policy.eot_script {
             ask = run_script(r, script, &name, n)?;
@@ -226,6 +411,7 @@ impl<'a> Volumes<'a> {
         self.stats = VolumeStats {
             number: next,
             started: now(),
+            rates: self.stats.rates + rate,
             ..VolumeStats::default()
         };
         let (tapea, ino) = header_position(first_record);
@@ -319,10 +505,73 @@ fn query(r: &Reporter, question: &str) -> Result<(), VolumeError> {
 mod tests {
     use super::*;
 
+    /// dump's rule evaluated record by record with every size known.
+    fn exact_cuts(rule: CutRule, sizes: &[u64]) -> Vec<usize> {
+        let mut meter = VolumeMeter::new(rule, 10);
+        let mut cuts = Vec::new();
+        for (j, &size) in sizes.iter().enumerate() {
+            meter.record_packed();
+            meter.add_size(size);
+            assert_ne!(meter.verdict(), Verdict::Unknown);
+            if meter.verdict() == Verdict::Full {
+                cuts.push(j);
+                meter.next_volume();
+            }
+        }
+        cuts
+    }
+
+    #[test]
+    fn meter_decides_as_dump_with_sizes_learned_late() {
+        let mut x = 12345u64;
+        let mut sizes = Vec::new();
+        for _ in 0..3000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            sizes.push(4 + x % 10240);
+        }
+        for rule in [
+            CutRule::Bytes { limit: 200 * 1024 },
+            CutRule::Bytes { limit: 40 * 1024 },
+            CutRule::Tape {
+                length: 480,
+                gap: 8,
+                density: 160,
+            },
+        ] {
+            let expected = exact_cuts(rule, &sizes);
+            assert!(expected.len() > 5, "{rule:?}");
+            // Sizes given only when asked for, as the packer learns them.
+            let mut meter = VolumeMeter::new(rule, 10);
+            let (mut given, mut cuts) = (0, Vec::new());
+            for j in 0..sizes.len() {
+                meter.record_packed();
+                let verdict = loop {
+                    match meter.verdict() {
+                        Verdict::Unknown => {
+                            assert!(given <= j, "asked beyond the records packed");
+                            meter.add_size(sizes[given]);
+                            given += 1;
+                        }
+                        v => break v,
+                    }
+                };
+                if verdict == Verdict::Full {
+                    cuts.push(j);
+                    meter.next_volume();
+                    // The sizes of the volume before are of no more use.
+                    given = j + 1;
+                }
+            }
+            assert_eq!(cuts, expected, "{rule:?}");
+        }
+    }
+
     #[test]
     fn names_of_volumes() {
         let p = VolumePolicy {
-            records_per_volume: Some(10),
+            cut: Some(CutRule::Records(10)),
             targets: vec![Target::Path("/d/base".into())],
             numbered: true,
             eot_script: None,

@@ -174,22 +174,23 @@ fn reference_dump_reads_our_dumpdates() {
 }
 
 /// Tape-length options: with a file as output the estimate is given in
-/// tapes, as dump gives it, and a length too short for the dump is warned
-/// about; options rdump does not implement are refused by name.
+/// tapes, as dump gives it, and a length too short for the dump cuts it
+/// into volumes (compressed too); options rdump does not implement are
+/// refused by name.
 #[test]
 fn tape_length_and_unsupported_options() {
     let work = tempfile::tempdir().unwrap();
     let image = small_image(work.path(), &[]);
     let out = work.path().join("t.dump");
-    // A tape length (not -B, which cuts volumes) too short for the dump.
-    // (compressed: not cut into volumes yet, so the warning)
-    let err = dump_to(&image, &out, &["-z", "-s", "1"]);
+    // A tape length too short for the dump, compressed: several volumes.
+    let err = dump_to(&image, &out, &["-z", "-s", "1", "-M"]);
     let line = err
         .lines()
         .find(|l| l.contains("estimated"))
         .unwrap_or_else(|| panic!("{err}"));
     assert!(line.ends_with("tape(s)."), "{line}");
-    assert!(err.contains("will not fit one volume"), "{err}");
+    assert!(err.contains("Dumping volume 2 on"), "{err}");
+    assert!(work.path().join("t.dump002").is_file(), "{err}");
     let err = dump_to(&image, &out, &["-s", "2300"]);
     assert!(err.contains("on 0.00 tape(s)."), "{err}");
     assert!(!err.contains("will not fit"), "{err}");

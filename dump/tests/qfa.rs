@@ -37,6 +37,25 @@ fn rows(lines: &[String]) -> Vec<(u32, u32, u64)> {
         .collect()
 }
 
+/// The regular files under `dir` by inode number, as paths relative to it.
+fn regular_files(dir: &Path) -> std::collections::HashMap<u32, PathBuf> {
+    let mut all = Vec::new();
+    common::walk(dir, &mut all);
+    all.into_iter()
+        .filter_map(|rel| {
+            let md = std::fs::symlink_metadata(dir.join(&rel)).unwrap();
+            md.is_file().then(|| (md.ino() as u32, rel))
+        })
+        .collect()
+}
+
+/// The test image: ext4, 4 KiB blocks, no rdump extensions in it.
+fn plain_image(w: &Path) -> PathBuf {
+    let mut spec = ImageSpec::new("ext4", 4096);
+    spec.plain = true;
+    build_image(spec, w)
+}
+
 /// `restore -x -Q qfa -f dump ./path` into a fresh directory; the output.
 fn reference_extract(
     work: &Path,
@@ -67,9 +86,7 @@ fn positions_as_dump_writes_them_and_restore_seeks_with_them() {
     require_root();
     let work = tempfile::tempdir().expect("temp dir");
     let w = work.path();
-    let mut spec = ImageSpec::new("ext4", 4096);
-    spec.plain = true;
-    let image = build_image(spec, w);
+    let image = plain_image(w);
     let (ours, ours_qfa, theirs_qfa) = (w.join("r.dump"), w.join("r.qfa"), w.join("d.qfa"));
     let (ours_z, ours_z_qfa) = (w.join("rz.dump"), w.join("rz.qfa"));
     {
@@ -119,15 +136,7 @@ fn positions_as_dump_writes_them_and_restore_seeks_with_them() {
 
     // Files whose inodes start a record, early, in the middle and last.
     let source = Mount::new(&image, &w.join("src"), true);
-    let mut paths = std::collections::HashMap::new();
-    let mut all = Vec::new();
-    common::walk(&source.dir, &mut all);
-    for rel in all {
-        let md = std::fs::symlink_metadata(source.dir.join(&rel)).unwrap();
-        if md.is_file() {
-            paths.insert(md.ino() as u32, rel);
-        }
-    }
+    let paths = regular_files(&source.dir);
     for (dump, qfa, tag) in [(&ours, &ours_qfa, "plain"), (&ours_z, &ours_z_qfa, "z")] {
         let listed = rows(&qfa_lines(qfa));
         let picks: Vec<_> = [1, listed.len() / 2, listed.len() - 1]
@@ -164,5 +173,125 @@ fn positions_as_dump_writes_them_and_restore_seeks_with_them() {
             !same || text.contains("error"),
             "{tag}: shifted positions went unnoticed:\n{text}"
         );
+    }
+}
+
+/// `rrestore -x -v [-Q qfa] -f dump ./rel` into a fresh directory: whether
+/// it succeeded, the file it wrote, what it said, and the bytes it read.
+fn our_extract(
+    work: &Path,
+    tag: &str,
+    dump: &Path,
+    qfa: Option<&Path>,
+    rel: &str,
+) -> (bool, PathBuf, String, Option<u64>) {
+    let dir = work.join(tag);
+    std::fs::create_dir(&dir).unwrap();
+    let mut cmd = Command::new(common::rrestore_bin());
+    cmd.args(["-x", "-v"]);
+    if let Some(q) = qfa {
+        cmd.arg("-Q").arg(q);
+    }
+    let o = cmd
+        .arg("-f")
+        .arg(dump)
+        .arg(format!("./{rel}"))
+        .current_dir(&dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout);
+    // "Read N of the dump's M bytes (P%)"
+    let read = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Read "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse().ok());
+    (o.status.success(), dir.join(rel), text, read)
+}
+
+/// rrestore -x -Q goes straight to the record the QFA file names, for
+/// rdump's and dump's positions, plain and compressed; with positions that
+/// are wrong it warns and finds the file by searching; a QFA file of another
+/// dump is refused before anything is written.
+#[test]
+fn rrestore_seeks_with_the_positions() {
+    require_root();
+    let work = tempfile::tempdir().expect("temp dir");
+    let w = work.path();
+    let image = plain_image(w);
+    let sets = [
+        ("r", common::rdump_bin(), false),
+        ("rz", common::rdump_bin(), true),
+        ("d", tool("dump"), false),
+    ];
+    {
+        let dev = LoopDevice::new(&image);
+        for (tag, prog, z) in &sets {
+            let mut cmd = Command::new(prog);
+            cmd.env("BLKID_FILE", "/dev/null").arg("-0");
+            if *z {
+                cmd.arg("-z");
+            }
+            run(cmd
+                .arg("-Q")
+                .arg(w.join(format!("{tag}.qfa")))
+                .arg("-f")
+                .arg(w.join(format!("{tag}.dump")))
+                .arg(&dev.0));
+        }
+    }
+    let source = Mount::new(&image, &w.join("src"), true);
+    let paths = regular_files(&source.dir);
+    for (tag, _, _) in &sets {
+        let (dump, qfa) = (w.join(format!("{tag}.dump")), w.join(format!("{tag}.qfa")));
+        let listed = rows(&qfa_lines(&qfa));
+        let (ino, path) = listed
+            .iter()
+            .rev()
+            .find_map(|r| paths.get(&r.0).map(|p| (r.0, p)))
+            .expect("a regular file among the positions");
+        let rel = path.to_str().unwrap();
+        let want = std::fs::read(source.dir.join(path)).unwrap();
+        let (ok, got, text, searched) = our_extract(w, &format!("{tag}-search"), &dump, None, rel);
+        assert!(ok, "{tag} {rel}:\n{text}");
+        assert_eq!(std::fs::read(&got).unwrap(), want, "{tag} {rel}");
+        let (ok, got, text, jumped) = our_extract(w, &format!("{tag}-qfa"), &dump, Some(&qfa), rel);
+        assert!(
+            ok && text.contains("reading QFA positions"),
+            "{tag} {rel}:\n{text}"
+        );
+        assert!(!text.contains("positions are not used"), "{tag}:\n{text}");
+        assert_eq!(std::fs::read(&got).unwrap(), want, "{tag} {rel}");
+        let (searched, jumped) = (searched.unwrap(), jumped.unwrap());
+        assert!(
+            jumped < searched,
+            "{tag} inode {ino}: read {jumped} bytes with -Q, {searched} without"
+        );
+        // Shifted positions: found wrong, said so, and the file still comes back.
+        let shifted = w.join(format!("{tag}-shifted.qfa"));
+        let mut lines = qfa_lines(&qfa);
+        for l in lines.iter_mut().skip(5) {
+            let mut f: Vec<String> = l.split('\t').map(str::to_string).collect();
+            f[2] = (f[2].parse::<u64>().unwrap() + 3000).to_string();
+            *l = f.join("\t");
+        }
+        std::fs::write(&shifted, lines.join("\n") + "\n").unwrap();
+        let (ok, got, text, _) =
+            our_extract(w, &format!("{tag}-shifted"), &dump, Some(&shifted), rel);
+        assert!(
+            ok && text.contains("positions are not used further"),
+            "{tag}:\n{text}"
+        );
+        assert_eq!(std::fs::read(&got).unwrap(), want, "{tag} {rel}");
+        // Another dump's positions (its date): refused, nothing written.
+        let other = w.join(format!("{tag}-other.qfa"));
+        let mut lines = qfa_lines(&qfa);
+        lines[2] = (lines[2].parse::<i64>().unwrap() - 3600).to_string();
+        std::fs::write(&other, lines.join("\n") + "\n").unwrap();
+        let (ok, got, text, _) = our_extract(w, &format!("{tag}-other"), &dump, Some(&other), rel);
+        assert!(!ok && text.contains("not of this one"), "{tag}:\n{text}");
+        assert!(!got.exists(), "{tag}: a file was written");
     }
 }

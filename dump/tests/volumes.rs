@@ -13,7 +13,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{differences_after_rebuild, rdump_bin, require_root, run, tool};
+use common::{differences_after_rebuild, noise, rdump_bin, require_root, rrestore_bin, run, tool};
+use dump_format::compress::{decompress, Prefix};
+use dump_format::header::ByteOrder;
 
 /// Detaches the loop device when the test ends, however it ends.
 struct Loop(String);
@@ -27,6 +29,11 @@ impl Drop for Loop {
 /// An image with files of every size class (one big file spans volumes)
 /// on a loop device (the reference dump reads devices only).
 fn device(work: &Path) -> (Loop, PathBuf) {
+    device_of(work, &tree(work))
+}
+
+/// The files of [`device`].
+fn tree(work: &Path) -> PathBuf {
     let src = work.join("tree");
     fs::create_dir_all(src.join("d/e")).unwrap();
     for i in 0..30u32 {
@@ -36,18 +43,23 @@ fn device(work: &Path) -> (Loop, PathBuf) {
     let big: Vec<u8> = (0..700_000u32).map(|i| (i % 253) as u8).collect();
     fs::write(src.join("d/e/big"), big).unwrap();
     fs::write(src.join("small"), b"small\n").unwrap();
+    src
+}
+
+/// An image of the tree `src` on a loop device.
+fn device_of(work: &Path, src: &Path) -> (Loop, PathBuf) {
     let image = work.join("volumes.img");
     run(Command::new(tool("mke2fs"))
         .args(["-q", "-F", "-t", "ext4", "-L", "volumes"])
         .arg("-d")
-        .arg(&src)
+        .arg(src)
         .arg(&image)
         .arg("16M"));
     let out = run(Command::new(tool("losetup"))
         .args(["-f", "--show"])
         .arg(&image));
     let dev = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    (Loop(dev), src)
+    (Loop(dev), src.to_path_buf())
 }
 
 /// Runs a dump tool without a controlling terminal (setsid), in `dir`.
@@ -263,6 +275,253 @@ fn volumes_like_dump() {
     let diffs = differences_after_rebuild(&from_one, &from_set);
     assert!(diffs.is_empty(), "{diffs:?}");
     assert!(from_set.join("d/e/big").is_file());
+}
+
+/// A compressed volume as dump writes it: its first record raw (no
+/// prefix), then each record behind its 4-byte prefix. Returns the
+/// volume's blocks, decompressed, and the bytes each record takes.
+fn unframe(v: &[u8], record: usize) -> (Vec<u8>, Vec<u64>) {
+    let mut blocks = v[..record].to_vec();
+    let mut sizes = vec![record as u64];
+    let mut at = record;
+    while at < v.len() {
+        let p = Prefix::decode(v[at..at + 4].try_into().unwrap(), ByteOrder::Little);
+        let payload = &v[at + 4..at + 4 + p.length];
+        if p.compressed {
+            blocks.extend(decompress(p.algorithm, payload, record).unwrap());
+        } else {
+            blocks.extend_from_slice(payload);
+        }
+        sizes.push(4 + p.length as u64);
+        at += 4 + p.length;
+    }
+    (blocks, sizes)
+}
+
+/// How dump 0.4b47 measures a compressed volume after each record, from
+/// its flushtape(): it learns the size of a record two records later
+/// (three slaves in a ring), so `-B` compares the bytes known plus three
+/// records of slack with the size given, and a tape length adds a gap and
+/// the known record's bytes over the density (a whole record while none is
+/// known). Returns the first record after which the volume is full.
+enum Rule {
+    Bytes(u64),
+    Tape { length: u64, gap: u64, density: u64 },
+}
+
+fn first_full(sizes: &[u64], rule: &Rule, record: u64) -> Option<usize> {
+    let mut measure = 0;
+    (0..sizes.len()).find(|&j| {
+        let lagged = j.checked_sub(2).map(|i| sizes[i]);
+        match rule {
+            Rule::Bytes(limit) => {
+                measure += lagged.unwrap_or(0);
+                measure + 3 * (record + 4) >= *limit
+            }
+            Rule::Tape {
+                length,
+                gap,
+                density,
+            } => {
+                measure += gap + lagged.unwrap_or(record) / density;
+                measure > *length
+            }
+        }
+    })
+}
+
+/// Reads a compressed set: checks that each volume ends after the record
+/// dump's rule makes it end (the last one no earlier), and returns the
+/// volumes decompressed.
+fn check_compressed_cuts(set: &[Vec<u8>], rule: &Rule, what: &str) -> Vec<Vec<u8>> {
+    let record = 10 * BSIZE;
+    set.iter()
+        .enumerate()
+        .map(|(n, v)| {
+            let (blocks, sizes) = unframe(v, record);
+            let full = first_full(&sizes, rule, record as u64);
+            if n + 1 < set.len() {
+                assert_eq!(
+                    full,
+                    Some(sizes.len() - 1),
+                    "{what}: volume {} ends after record {} of {}",
+                    n + 1,
+                    sizes.len() - 1,
+                    sizes.len()
+                );
+            } else {
+                assert!(
+                    full.is_none_or(|j| j == sizes.len() - 1),
+                    "{what}: the last volume goes on past its end ({full:?})"
+                );
+            }
+            blocks
+        })
+        .collect()
+}
+
+#[test]
+fn compressed_volumes_like_dump() {
+    require_root();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let src = tree(w);
+    fs::write(src.join("noise"), noise(700_000)).unwrap();
+    let (dev, _src) = device_of(w, &src);
+    let d = dev.0.as_str();
+    let cases = [
+        // -B 200: about 200 KiB of compressed records a volume.
+        (
+            "B",
+            vec!["-0", "-z", "-B", "200", "-M", "-f", "vol", d],
+            Rule::Bytes(200 * 1024),
+        ),
+        // 4 feet of 9-track tape at 1600 bpi (0.8" a gap).
+        (
+            "feet",
+            vec!["-0", "-z6", "-s", "4", "-M", "-f", "vol", d],
+            Rule::Tape {
+                length: 4 * 120,
+                gap: 8,
+                density: 160,
+            },
+        ),
+    ];
+    for (name, args, rule) in cases {
+        let ours = w.join(format!("ours-{name}"));
+        let theirs = w.join(format!("theirs-{name}"));
+        let o = dump_in(&rdump_bin(), &ours, &args, &[]);
+        let t = dump_in(&tool("dump"), &theirs, &args, &[]);
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(t.status.success(), "{}", text(&t));
+        // The inode a volume starts with and the compressed sizes depend on
+        // the directories' bytes (see messages()), so the count of volumes
+        // may differ by one.
+        let only_volumes = |o: &Output| -> Vec<String> {
+            messages(o)
+                .into_iter()
+                .filter(|l| !l.contains("olume") && !l.contains("Closing"))
+                .filter(|l| !l.contains("kB") && !l.contains("volume(s)"))
+                .collect()
+        };
+        assert_eq!(only_volumes(&o), only_volumes(&t), "{name}");
+        let mut sets = Vec::new();
+        for (who, dir) in [("rdump", &ours), ("dump", &theirs)] {
+            let count = fs::read_dir(dir).unwrap().count();
+            assert!(count >= 3, "{who} {name}: {count} volumes");
+            let names: Vec<String> = (1..=count).map(|n| format!("vol{n:03}")).collect();
+            let set = read_set(dir, &names);
+            let plain = check_compressed_cuts(&set, &rule, &format!("{who} {name}"));
+            check_volume_rule(&plain);
+            sets.push(count);
+        }
+        assert!(sets[0].abs_diff(sets[1]) <= 1, "{name}: {sets:?}");
+    }
+    // The cuts do not depend on how many compressors race ahead.
+    let sets: Vec<Vec<Vec<u8>>> = ["1", "3"]
+        .iter()
+        .map(|threads| {
+            let dir = w.join(format!("threads-{threads}"));
+            let o = dump_in(
+                &rdump_bin(),
+                &dir,
+                &[
+                    "-0",
+                    "-z",
+                    "--threads",
+                    threads,
+                    "-B",
+                    "200",
+                    "-M",
+                    "-f",
+                    "vol",
+                    d,
+                ],
+                &[("SOURCE_DATE_EPOCH", "1700000000")],
+            );
+            assert!(o.status.success(), "{}", text(&o));
+            let count = fs::read_dir(&dir).unwrap().count();
+            let names: Vec<String> = (1..=count).map(|n| format!("vol{n:03}")).collect();
+            read_set(&dir, &names)
+        })
+        .collect();
+    assert!(sets[0] == sets[1], "the sets differ with 1 and 3 threads");
+    // The reference restore reads rdump's compressed set: the tree of
+    // rdump's single-volume dump.
+    let single = dump_in(
+        &rdump_bin(),
+        &w.join("single"),
+        &["-0", "-f", "one", d],
+        &[],
+    );
+    assert!(single.status.success(), "{}", text(&single));
+    let rebuild = |name: &str, file: PathBuf, multi: bool| {
+        let dir = w.join(name);
+        fs::create_dir_all(&dir).unwrap();
+        let mut c = Command::new(tool("restore"));
+        c.arg("-r");
+        if multi {
+            c.arg("-M");
+        }
+        run(c
+            .arg("-f")
+            .arg(file)
+            .current_dir(&dir)
+            .stdin(std::process::Stdio::null()));
+        fs::remove_file(dir.join("restoresymtable")).unwrap();
+        dir
+    };
+    let from_set = rebuild("from-set", w.join("ours-B/vol"), true);
+    let from_one = rebuild("from-one", w.join("single/one"), false);
+    let diffs = differences_after_rebuild(&from_one, &from_set);
+    assert!(diffs.is_empty(), "{diffs:?}");
+    assert_eq!(fs::read(from_set.join("noise")).unwrap(), noise(700_000));
+}
+
+/// A dump whose last record fills its volume: dump 0.4b47 then opens one
+/// more volume, reports a block on it and leaves it empty (0 bytes); rdump
+/// ends with the full volume. Both sets read back whole.
+#[test]
+fn dump_ending_on_a_volume_boundary() {
+    require_root();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let (dev, _src) = device(w);
+    let d = dev.0.as_str();
+    let mut trees = Vec::new();
+    for (who, program) in [("rdump", rdump_bin()), ("dump", tool("dump"))] {
+        let dir = w.join(who);
+        let one = dump_in(&program, &dir, &["-0", "-f", "one", d], &[]);
+        assert!(one.status.success(), "{}", text(&one));
+        let blocks = fs::metadata(dir.join("one")).unwrap().len() / 1024;
+        assert_eq!(blocks % 10, 0);
+        let b = blocks.to_string();
+        let set = dump_in(&program, &dir, &["-0", "-B", &b, "-M", "-f", "v", d], &[]);
+        assert!(set.status.success(), "{}", text(&set));
+        let full = fs::read(dir.join("v001")).unwrap();
+        assert_eq!(full.len() as u64, blocks * 1024, "{who}");
+        let said = text(&set);
+        if who == "dump" {
+            assert_eq!(fs::metadata(dir.join("v002")).unwrap().len(), 0);
+            assert!(said.contains("on 2 volume(s)"), "{said}");
+        } else {
+            assert!(!dir.join("v002").exists(), "{said}");
+            assert!(said.contains(&format!("{b} blocks")), "{said}");
+            assert!(said.contains("on 1 volume(s)"), "{said}");
+        }
+        // rrestore reads either set; with dump's it never needs the empty one.
+        let out = w.join(format!("{who}-tree"));
+        fs::create_dir_all(&out).unwrap();
+        run(Command::new(rrestore_bin())
+            .args(["-r", "-M", "-f"])
+            .arg(dir.join("v"))
+            .current_dir(&out)
+            .stdin(std::process::Stdio::null()));
+        fs::remove_file(out.join("restoresymtable")).unwrap();
+        trees.push(out);
+    }
+    let diffs = differences_after_rebuild(&trees[1], &trees[0]);
+    assert!(diffs.is_empty(), "{diffs:?}");
 }
 
 #[test]

@@ -94,6 +94,8 @@ pub struct Options {
     /// `-A file`: the archive table of contents dump -A wrote; -t and -i
     /// read it instead of the dump.
     pub archive: Option<PathBuf>,
+    /// `-Q file`: dump's QFA positions, for -x and -i's extract to seek by.
+    pub qfa: Option<PathBuf>,
 }
 
 /// What `parse` found: run, or print help/version and stop.
@@ -134,7 +136,6 @@ const WITH_ARGUMENT: &[u8] = b"AbDfFHLQsTX";
 const UNSUPPORTED: &[(u8, &str)] = &[
     (b'F', "running a script at the start of each tape (-F)"),
     (b'P', "QFA tape position files (-P)"),
-    (b'Q', "QFA tape position files (-Q)"),
     (b'R', "resuming an interrupted -r (-R)"),
     (b's', "multi-file tapes (-s)"),
     (b'c', "converting old (4.1BSD) file system dumps (-c)"),
@@ -165,10 +166,11 @@ pub fn usage_text(progname: &str) -> String {
     format!(
         "usage:\t{p} -C [-dlvVy] [-b blocksize] [-D filesystem]\n\
          \t{w}    [-f file] [-L limit] [-T directory]\n\
-         \t{p} -i [-dhlmouvVy] [-A file] [-b blocksize] [-f file] [-T directory]\n\
+         \t{p} -i [-dhlmouvVy] [-A file] [-b blocksize] [-f file] [-Q file]\n\
+         \t{w}    [-T directory]\n\
          \t{p} -r [-dlNuvVy] [-b blocksize] [-f file] [-T directory]\n\
          \t{p} -t [-dhlvVy] [-A file] [-b blocksize] [-f file] [-X filelist] [file ...]\n\
-         \t{p} -x [-dhlmNouvVy] [-b blocksize] [-f file] [-T directory]\n\
+         \t{p} -x [-dhlmNouvVy] [-b blocksize] [-f file] [-Q file] [-T directory]\n\
          \t{w}    [-X filelist] [file ...]\n\
          \t{p} --help | --version\n\
          \n\
@@ -181,7 +183,8 @@ pub fn usage_text(progname: &str) -> String {
          ($RSH default ssh, $RMT default /etc/rmt).\n\
          -f PREFIX reads the parts `split -b SIZE - PREFIX` made (PREFIXaa,\n\
          PREFIXab, ...) as one dump when no file is named PREFIX. From a file\n\
-         or split parts, -x and -i's extract seek to what they extract.\n\
+         or split parts, -x and -i's extract seek to what they extract; -Q file\n\
+         (dump -Q's positions) takes them straight to each file's record.\n\
          -A file (with -t, -i) lists and browses the table of contents dump -A\n\
          wrote, without the dump.\n\
          See rrestore(8).\n",
@@ -274,6 +277,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, CliError> {
         compare_limit: 0,
         files: Vec::new(),
         archive: None,
+        qfa: None,
     };
 
     let mut claim_stdin = |opt: &'static str| -> Result<(), CliError> {
@@ -355,6 +359,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, CliError> {
                     opts.block_size = Some(n as usize);
                 }
                 b'A' => opts.archive = Some(PathBuf::from(value.unwrap_or_default())),
+                b'Q' => opts.qfa = Some(PathBuf::from(value.unwrap_or_default())),
                 b'd' => opts.debug = true,
                 b'D' => opts.compare_dir = value.map(PathBuf::from),
                 b'f' => {

@@ -23,7 +23,6 @@ pub mod lineread;
 pub mod listing;
 
 use std::io::{self, IsTerminal, Write};
-use std::path::PathBuf;
 use std::rc::Rc;
 
 use thiserror::Error;
@@ -82,8 +81,12 @@ pub struct Shell<'a> {
     catalog: Rc<Catalog>,
     /// The dump positioned after the directories; taken by `extract`.
     tape: Option<Tape>,
-    /// The dump file, to read it again for a later `extract`.
-    reopen: Option<PathBuf>,
+    /// The dump file or set of volumes, to read again for a later
+    /// `extract`, with the QFA positions given for it.
+    reopen: Option<Input>,
+    positions: Vec<(u32, u64)>,
+    /// The dump is a set of volumes (read from volume 1 on).
+    volume_set: bool,
     selection: Selection,
     /// Canonical current directory (`.` or `./a/b`).
     curdir: Vec<u8>,
@@ -113,13 +116,16 @@ impl<'a> Shell<'a> {
         progname: &str,
         ui: &'a mut Ui,
     ) -> Self {
+        let positions = tape.reader.positions().to_vec();
         Shell {
             catalog,
             tape: Some(tape),
+            positions,
+            volume_set: matches!(opts.input, Input::Volumes(_)),
             reopen: match &opts.input {
-                Input::Path(p) => Some(p.clone()),
-                // A pipe, or a volume set (read once, as from a tape).
-                Input::Stdin | Input::Volumes(_) => None,
+                // A pipe is read once.
+                Input::Stdin => None,
+                other => Some(other.clone()),
             },
             selection: Selection::new(),
             curdir: b".".to_vec(),
@@ -470,6 +476,9 @@ impl<'a> Shell<'a> {
             match answer.trim() {
                 "" | "1" => return true,
                 "none" => return false,
+                a if a.parse::<u32>().is_ok() && self.volume_set => self.ui.err(&format!(
+                    "rrestore reads a set of volumes from volume 1 on; start with 1, not {a}"
+                )),
                 a if a.parse::<u32>().is_ok() => self.ui.err(&format!(
                     "this dump has a single volume; volume {a} is not available"
                 )),
@@ -485,13 +494,16 @@ impl<'a> Shell<'a> {
             t.seek = true;
             return Ok(t);
         }
-        let Some(path) = &self.reopen else {
+        let Some(input) = &self.reopen else {
             return Err(
                 "the dump came from standard input and has already been read; it cannot be read again"
                     .to_string(),
             );
         };
-        let reader = catalog::open_reader(&Input::Path(path.clone())).map_err(|e| e.to_string())?;
+        // A set of volumes is read again from volume 1 (its first volume
+        // names it again, or the operator gives them in turn).
+        let mut reader = catalog::open_reader(input).map_err(|e| e.to_string())?;
+        reader.set_positions(self.positions.clone());
         let (_, mut tape) = catalog::read_catalog(reader, &mut Quiet).map_err(|e| e.to_string())?;
         tape.seek = true;
         Ok(tape)

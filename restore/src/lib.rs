@@ -11,6 +11,7 @@ pub mod interactive;
 pub mod list;
 pub mod meta;
 pub mod parts;
+pub mod qfa;
 pub mod rebuild;
 pub mod symtab;
 pub mod toc;

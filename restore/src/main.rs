@@ -59,6 +59,33 @@ fn requested_names(opts: &Options) -> Result<Vec<Vec<u8>>, Fatal> {
     Ok(names)
 }
 
+/// `-Q file`: the QFA positions of this dump, for the seeks of -x and -i's
+/// extract. A file of another dump is refused; on an input that cannot
+/// seek (a pipe, a set of volumes) they are of no use and said so.
+fn use_positions(
+    path: &std::path::Path,
+    tape: &mut catalog::Tape,
+    ui: &mut Ui,
+) -> Result<(), Fatal> {
+    ui.err(&format!("reading QFA positions from {}", path.display()));
+    let positions = rrestore::qfa::Positions::read(path).map_err(Fatal)?;
+    let date = i64::from(tape.reader.volume().date);
+    if positions.date != date {
+        return Err(Fatal(format!(
+            "{}: the QFA file is of the dump of {}, not of this one ({})",
+            path.display(),
+            rrestore::ui::ctime(positions.date).trim_end(),
+            rrestore::ui::ctime(date).trim_end()
+        )));
+    }
+    if !tape.reader.can_seek() {
+        ui.verbose("The input cannot seek: the QFA positions are not used");
+        return Ok(());
+    }
+    tape.reader.set_positions(positions.in_volume(1));
+    Ok(())
+}
+
 fn run(opts: &Options, ui: &mut Ui) -> Result<ExitCode, Fatal> {
     let names = requested_names(opts)?;
     ui.verbose("Verify tape and initialize maps");
@@ -107,6 +134,9 @@ fn run(opts: &Options, ui: &mut Ui) -> Result<ExitCode, Fatal> {
     let (mut catalog, mut tape) = catalog::read_catalog(reader, ui)?;
     // -x reads only the records of what it extracts when the input can seek.
     tape.seek = opts.mode == Mode::Extract;
+    if let Some(path) = &opts.qfa {
+        use_positions(path, &mut tape, ui)?;
+    }
     for w in &catalog.tree_warnings {
         ui.warn(&w.to_string());
     }

@@ -12,12 +12,20 @@
 //! them), from a comma list (`-f a,b,c`), or, when none is named, from the
 //! operator on the terminal, asked in restore's words; without a terminal
 //! the error names the volume needed.
+//!
+//! A compressed dump stores the first record of every volume raw, without
+//! the 4-byte prefix the other records carry (dump's slaves compress every
+//! record but the first each writes to a tape). The chain hands the reader
+//! the blocks after the volume header as one framed, uncompressed record, so
+//! the stream it reads is framed throughout, as if the dump had no cuts.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 
-use dump_format::header::{Header, RecordType, TP_BSIZE};
+use dump_format::compress::{Prefix, PREFIX_LEN};
+use dump_format::header::{flags, ByteOrder, Header, RecordType, TP_BSIZE};
+use dump_format::writer::MAX_NTREC;
 
 /// The volumes the command line names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +56,8 @@ pub struct VolumeChain {
     volume: usize,
     /// c_date and c_ddate of volume 1, which every volume repeats.
     dates: Option<(i32, i32)>,
-    /// Volume 1's header, handed out before the rest of volume 1.
+    /// Bytes handed out before the rest of the current volume: volume 1's
+    /// header, or a later compressed volume's first record, framed.
     prefix: Vec<u8>,
     at: usize,
 }
@@ -101,7 +110,7 @@ impl VolumeChain {
                 name.display()
             ))
         })?;
-        let (h, _) = Header::parse(&block).map_err(|e| {
+        let (h, order) = Header::parse(&block).map_err(|e| {
             error(format!(
                 "{}: not a dump volume (no valid volume header: {e}); volume {n} is needed",
                 name.display()
@@ -131,6 +140,12 @@ impl VolumeChain {
                 )));
             }
         }
+        self.prefix = if h.flags & flags::DR_COMPRESSED != 0 {
+            raw_record_framed(&mut reader, (&h, order), &name, n)?
+        } else {
+            Vec::new()
+        };
+        self.at = 0;
         self.current = reader;
         self.current_name = name;
         self.volume = n;
@@ -138,15 +153,53 @@ impl VolumeChain {
     }
 }
 
+/// The rest of a compressed volume's first record (stored raw, `c_ntrec`
+/// blocks with the volume header) behind the prefix of an uncompressed
+/// record of that length. A volume shorter than a record gives what it has.
+fn raw_record_framed(
+    reader: &mut BufReader<File>,
+    (h, order): (&Header, ByteOrder),
+    name: &std::path::Path,
+    n: usize,
+) -> io::Result<Vec<u8>> {
+    let ntrec = usize::try_from(h.ntrec).unwrap_or(0);
+    if ntrec == 0 || ntrec > MAX_NTREC {
+        return Err(error(format!(
+            "{}: the volume header of volume {n} gives {} blocks per record, which cannot be right",
+            name.display(),
+            h.ntrec
+        )));
+    }
+    let mut rest = Vec::with_capacity((ntrec - 1) * TP_BSIZE);
+    (&mut *reader)
+        .take(((ntrec - 1) * TP_BSIZE) as u64)
+        .read_to_end(&mut rest)
+        .map_err(|e| error(format!("{}: volume {n}: {e}", name.display())))?;
+    rest.truncate(rest.len() / TP_BSIZE * TP_BSIZE);
+    if rest.is_empty() {
+        return Ok(rest);
+    }
+    let prefix = Prefix {
+        compressed: false,
+        algorithm: 0,
+        length: rest.len(),
+    }
+    .encode(order);
+    let mut framed = Vec::with_capacity(PREFIX_LEN + rest.len());
+    framed.extend_from_slice(&prefix);
+    framed.extend_from_slice(&rest);
+    Ok(framed)
+}
+
 impl Read for VolumeChain {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.at < self.prefix.len() {
-            let n = buf.len().min(self.prefix.len() - self.at);
-            buf[..n].copy_from_slice(&self.prefix[self.at..self.at + n]);
-            self.at += n;
-            return Ok(n);
-        }
         loop {
+            if self.at < self.prefix.len() {
+                let n = buf.len().min(self.prefix.len() - self.at);
+                buf[..n].copy_from_slice(&self.prefix[self.at..self.at + n]);
+                self.at += n;
+                return Ok(n);
+            }
             let n = self.current.read(buf)?;
             if n > 0 || buf.is_empty() {
                 return Ok(n);

@@ -7,10 +7,11 @@
 mod common;
 
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use common::{manifest, require_tool, run, scratch};
+use common::{manifest, noise, require_tool, run, scratch};
 
 /// Detaches the loop device when the test ends, however it ends.
 struct Loop(String);
@@ -54,6 +55,8 @@ fn device(work: &Path) -> (Loop, PathBuf) {
     }
     let big: Vec<u8> = (0..400_000u32).map(|i| (i % 251) as u8).collect();
     fs::write(src.join("d/e/big"), big).unwrap();
+    // Bytes that do not compress: a compressed set spans volumes too.
+    fs::write(src.join("d/noise"), noise(400_000)).unwrap();
     fs::write(src.join("zz-last"), b"in the last volume\n").unwrap();
     let image = work.join("img");
     ok(
@@ -83,10 +86,23 @@ fn device(work: &Path) -> (Loop, PathBuf) {
 
 /// A dump set of `dev` in `dir`, volumes of 100 blocks named base001...
 fn set(program: &Path, dir: &Path, dev: &str, env: &[(&str, &str)]) -> PathBuf {
+    set_with(program, dir, dev, env, &[])
+}
+
+/// [`set`] with more options (`-z`).
+fn set_with(
+    program: &Path,
+    dir: &Path,
+    dev: &str,
+    env: &[(&str, &str)],
+    extra: &[&str],
+) -> PathBuf {
     fs::create_dir_all(dir).unwrap();
     let base = dir.join("v");
     let mut c = Command::new(program);
-    c.args(["-0", "-L", "vols", "-B", "100", "-M", "-f"])
+    c.args(["-0", "-L", "vols", "-B", "100", "-M"])
+        .args(extra)
+        .arg("-f")
         .arg(&base)
         .arg(dev)
         .stdin(Stdio::null());
@@ -128,15 +144,26 @@ fn rebuild_manifest(dir: &Path) -> String {
 
 #[test]
 fn sets_of_dump_and_rdump_read_across_volumes() {
-    let work = scratch("volumes");
+    read_across_volumes("volumes", &[]);
+}
+
+/// A compressed volume starts with a raw record, unlike the rest.
+#[test]
+fn compressed_sets_of_dump_and_rdump_read_across_volumes() {
+    read_across_volumes("volumes-z", &["-z6"]);
+}
+
+fn read_across_volumes(name: &str, extra: &[&str]) {
+    let work = scratch(name);
     let (dev, src) = device(&work);
-    let theirs = set(
+    let theirs = set_with(
         Path::new("/usr/sbin/dump"),
         &work.join("theirs"),
         &dev.0,
         &[],
+        extra,
     );
-    let ours = set(&rdump(), &work.join("ours"), &dev.0, &[]);
+    let ours = set_with(&rdump(), &work.join("ours"), &dev.0, &[], extra);
     // The reference restore's tree from dump's own set is what -r must give.
     let expected_dir = work.join("expected");
     fs::create_dir_all(&expected_dir).unwrap();
@@ -176,10 +203,15 @@ fn sets_of_dump_and_rdump_read_across_volumes() {
                 "-f",
                 theirs.to_str().unwrap(),
                 "./d/e/big",
+                "./d/noise",
                 "./zz-last",
             ],
         ),
         "rrestore -x",
+    );
+    assert_eq!(
+        fs::read(x.join("d/noise")).unwrap(),
+        fs::read(src.join("d/noise")).unwrap()
     );
     assert_eq!(
         fs::read(x.join("d/e/big")).unwrap(),
@@ -188,6 +220,40 @@ fn sets_of_dump_and_rdump_read_across_volumes() {
     assert_eq!(
         fs::read(x.join("zz-last")).unwrap(),
         b"in the last volume\n"
+    );
+    // -i: a second extract reads the set again from volume 1.
+    let i = work.join("i");
+    fs::create_dir_all(&i).unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rrestore"));
+    c.args(["-i", "-M", "-f"])
+        .arg(&theirs)
+        .current_dir(&i)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"add d/noise\nextract\nadd zz-last\nextract\nquit\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{said}");
+    assert_eq!(
+        fs::read(i.join("d/noise")).unwrap(),
+        fs::read(src.join("d/noise")).unwrap(),
+        "{said}"
+    );
+    assert_eq!(
+        fs::read(i.join("zz-last")).unwrap(),
+        b"in the last volume\n",
+        "{said}"
     );
     // -t lists what restore -t lists; -C against the rebuilt tree finds it the same.
     let t = |program: &str, extra: &[&str]| {

@@ -20,6 +20,7 @@ use std::rc::Rc;
 use super::{Item, ReadError, TapeReader};
 use crate::compress::{decompress, Prefix, PREFIX_LEN};
 use crate::header::{Header, RecordType, TP_BSIZE};
+use crate::writer::MAX_NTREC;
 
 /// Probes stop looking for a header after this many blocks (a header comes at
 /// least every 512 data blocks).
@@ -149,6 +150,23 @@ impl<R: Read> TapeReader<R> {
     /// [`seek_to_inode`](Self::seek_to_inode) then seeks instead of reading.
     pub fn set_reposition(&mut self, seeker: Box<dyn Reposition>) {
         self.seeker = Some(seeker);
+    }
+
+    /// Tells the reader where inodes start: (inode, byte offset of the
+    /// record holding its header), as a QFA file lists them. With them
+    /// [`seek_to_inode`](Self::seek_to_inode) goes straight to the record
+    /// instead of searching, after checking that the record holds the
+    /// inode or one before it; if it does not, the positions are dropped
+    /// with a warning and the search is used.
+    pub fn set_positions(&mut self, mut positions: Vec<(u32, u64)>) {
+        positions.sort_unstable();
+        self.positions = positions;
+    }
+
+    /// The positions given by [`set_positions`](Self::set_positions), as far
+    /// as they are still trusted.
+    pub fn positions(&self) -> &[(u32, u64)] {
+        &self.positions
     }
 
     /// Whether [`seek_to_inode`](Self::seek_to_inode) can seek.
@@ -374,6 +392,12 @@ impl<R: Read> TapeReader<R> {
             return Ok(false);
         };
         let warnings = self.src.warnings.len();
+        if let Some(found) = self.jump(start, target) {
+            self.src.warnings.truncate(warnings);
+            self.reposition(found)?;
+            self.read_up_to(target)?;
+            return Ok(true);
+        }
         let window = self.window();
         let (mut lo, mut hi) = (start, len);
         let mut found = false;
@@ -394,8 +418,51 @@ impl<R: Read> TapeReader<R> {
         self.reposition(lo)?;
         // Probes may have passed over damage that is not on the way.
         self.src.warnings.truncate(warnings);
+        if let Some(w) = self.doubt.take() {
+            self.src.warn(w);
+        }
         self.read_up_to(target)?;
         Ok(true)
+    }
+
+    /// With a known position for `target` (that of the last inode listed
+    /// at or before it, which shares its record when the list is dump's),
+    /// ahead of `start`: the header found there, checked to be of `target`
+    /// or an inode before it. A position that fails the check drops them
+    /// all, with a warning (`doubt`) for the caller to pass on.
+    fn jump(&mut self, start: Pos, target: u32) -> Option<Pos> {
+        let i = self.positions.partition_point(|&(ino, _)| ino <= target);
+        let &(ino, at) = i.checked_sub(1).and_then(|i| self.positions.get(i))?;
+        if at <= start.byte {
+            return None;
+        }
+        // A plain dump is read block by block: its record size is the
+        // volume header's (at most MAX_NTREC), and the inode's header is in
+        // that record.
+        let blocks = if self.src.compressed {
+            self.src.ntrec
+        } else {
+            usize::try_from(self.volume.ntrec)
+                .ok()
+                .filter(|n| (1..=MAX_NTREC).contains(n))
+                .unwrap_or(MAX_NTREC)
+        };
+        // A position past the end, or one that reads as a cut-off record,
+        // is as wrong as one without the header: the search takes over.
+        let len = self.input_len().unwrap_or(0);
+        if at < len {
+            if let Ok(Some((pos, h))) = self.scan(at, blocks, false) {
+                if let Probe::Before(p) | Probe::Target(p) = classify(&h, pos, target, at) {
+                    return Some(p);
+                }
+            }
+        }
+        self.positions.clear();
+        self.doubt = Some(format!(
+            "the QFA position of inode {ino} (byte {at}) does not hold inode {target} or one before it; \
+             the positions are not used further"
+        ));
+        None
     }
 
     /// Reads on until the next item is a header of `target` or later.

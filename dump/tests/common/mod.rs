@@ -872,3 +872,17 @@ pub fn inode_items(path: &Path) -> Vec<(dump_format::Header, Option<Vec<u8>>)> {
     }
     out
 }
+
+/// Bytes that do not compress (xorshift), the same for the same length.
+#[allow(dead_code)]
+pub fn noise(len: usize) -> Vec<u8> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}

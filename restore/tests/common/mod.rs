@@ -86,3 +86,17 @@ pub fn manifest(dir: &Path) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// Bytes that do not compress (xorshift), the same for the same length.
+#[allow(dead_code)]
+pub fn noise(len: usize) -> Vec<u8> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
