@@ -9,8 +9,8 @@
 //! of the test's own, so the machine's ssh configuration is neither read
 //! nor changed. sshd is stopped when the test ends, also on failure.
 //!
-//! Multi-volume dumps over rmt (`-M`) are not tested here: volumes are
-//! another piece of work.
+//! Multi-volume dumps (`-M`) over rmt: each volume is a connection of its
+//! own, on both sides.
 
 mod common;
 
@@ -535,6 +535,136 @@ fn cross_checked_with_the_reference_tools_over_rmt() {
             diffs.join("\n")
         );
     }
+}
+
+/// The volumes of a `-M` set at `base` (base001, base002, ...), read.
+fn volume_files(base: &Path) -> Vec<Vec<u8>> {
+    (1..1000)
+        .map(|n| PathBuf::from(format!("{}{n:03}", base.display())))
+        .take_while(|p| p.exists())
+        .map(|p| fs::read(p).unwrap())
+        .collect()
+}
+
+/// `-M` over rmt: rdump writes through rmt the very volumes it writes to
+/// local files (plain and compressed), rrestore -r reads them back through
+/// rmt, and the reference tools read rdump's set and write one rrestore
+/// reads, all over rmt.
+#[test]
+fn volumes_over_rmt() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let sshd = Sshd::start(w);
+    let image = plain_image(w);
+    let source = Mount::new(&image, &w.join("src"), true);
+    let mut env = sshd.env(rmt_server(DEBIAN_RMT));
+    env.push(("SOURCE_DATE_EPOCH".to_string(), "1700000000".to_string()));
+    for comp in ["", "-z"] {
+        let tag = if comp.is_empty() { "plain" } else { "z" };
+        let dir = w.join(format!("sets-{tag}"));
+        fs::create_dir(&dir).unwrap();
+        let (local, far) = (dir.join("local"), dir.join("far"));
+        let far_remote = remote(&far);
+        for base in [local.display().to_string(), far_remote.clone()] {
+            let mut args = vec![OsStr::new("-0")];
+            if !comp.is_empty() {
+                args.push(OsStr::new(comp));
+            }
+            args.extend([OsStr::new("-B"), OsStr::new("1000"), OsStr::new("-M")]);
+            args.extend([OsStr::new("-f"), OsStr::new(&base), image.as_os_str()]);
+            ok(
+                output_within(&mut command(&common::rdump_bin(), &args, &env), LIMIT),
+                &format!("rdump -M {tag} to {base}"),
+            );
+        }
+        let (ours, theirs) = (volume_files(&local), volume_files(&far));
+        assert!(ours.len() >= 3, "{tag}: {} volumes", ours.len());
+        assert!(ours == theirs, "{tag}: the volumes written over rmt differ");
+        // rrestore -r -M over rmt, and the reference restore -r -M over rmt
+        // (compressed: from the files, see above).
+        let ours_dir = w.join(format!("ours-rebuilt-{tag}"));
+        fs::create_dir(&ours_dir).unwrap();
+        let args = [
+            OsStr::new("-r"),
+            OsStr::new("-M"),
+            OsStr::new("-f"),
+            OsStr::new(&far_remote),
+        ];
+        ok(
+            output_within(
+                command(&rrestore_bin(), &args, &env).current_dir(&ours_dir),
+                LIMIT,
+            ),
+            &format!("rrestore -r -M over rmt ({tag})"),
+        );
+        let ref_dir = w.join(format!("ref-rebuilt-{tag}"));
+        fs::create_dir(&ref_dir).unwrap();
+        let from = if comp.is_empty() {
+            far_remote.clone()
+        } else {
+            far.display().to_string()
+        };
+        let args = [
+            OsStr::new("-r"),
+            OsStr::new("-M"),
+            OsStr::new("-f"),
+            OsStr::new(&from),
+        ];
+        ok(
+            output_within(
+                command(&tool("restore"), &args, &env)
+                    .env("TMPDIR", w)
+                    .current_dir(&ref_dir)
+                    .stdin(Stdio::null()),
+                LIMIT,
+            ),
+            &format!("restore -r -M ({tag})"),
+        );
+        for rebuilt in [&ours_dir, &ref_dir] {
+            let diffs = differences_after_rebuild(&source.dir, rebuilt);
+            assert!(
+                diffs.is_empty(),
+                "{tag} {}:
+{}",
+                rebuilt.display(),
+                diffs.join("\n")
+            );
+        }
+    }
+    // The reference dump -M over rmt -> rrestore -r -M over rmt.
+    let lo = LoopDevice::new(&image);
+    let theirs = remote(&w.join("dumps-vol"));
+    let args = [
+        OsStr::new("-0"),
+        OsStr::new("-B"),
+        OsStr::new("1000"),
+        OsStr::new("-M"),
+        OsStr::new("-f"),
+        OsStr::new(&theirs),
+        lo.0.as_os_str(),
+    ];
+    ok(
+        output_within(&mut command(&tool("dump"), &args, &env), LIMIT),
+        "dump -M over rmt",
+    );
+    assert!(volume_files(&w.join("dumps-vol")).len() >= 3);
+    let rebuilt = w.join("ours-of-dumps-set");
+    fs::create_dir(&rebuilt).unwrap();
+    let args = [
+        OsStr::new("-r"),
+        OsStr::new("-M"),
+        OsStr::new("-f"),
+        OsStr::new(&theirs),
+    ];
+    ok(
+        output_within(
+            command(&rrestore_bin(), &args, &env).current_dir(&rebuilt),
+            LIMIT,
+        ),
+        "rrestore -r -M over rmt of dump's set",
+    );
+    let diffs = without_lost_microseconds(differences_after_rebuild(&source.dir, &rebuilt));
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
 }
 
 /// The reference dump writes whole seconds only (a known loss, see

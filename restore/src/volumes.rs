@@ -19,9 +19,8 @@
 //! the blocks after the volume header as one framed, uncompressed record, so
 //! the stream it reads is framed throughout, as if the dump had no cuts.
 
-use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use dump_format::compress::{Prefix, PREFIX_LEN};
 use dump_format::header::{flags, ByteOrder, Header, RecordType, TP_BSIZE};
@@ -51,7 +50,7 @@ impl VolumeSet {
 /// The volumes of one dump read in turn as one stream.
 pub struct VolumeChain {
     set: VolumeSet,
-    current: BufReader<File>,
+    current: Box<dyn Read>,
     current_name: PathBuf,
     volume: usize,
     /// c_date and c_ddate of volume 1, which every volume repeats.
@@ -66,8 +65,11 @@ fn error(text: String) -> io::Error {
     io::Error::other(text)
 }
 
-fn open(path: &PathBuf) -> io::Result<BufReader<File>> {
-    File::open(path).map(|f| BufReader::with_capacity(256 * 1024, f))
+/// Opens one volume: a local file, or `[user@]host:file` through rmt (a
+/// connection of its own for each volume, as dump's restore makes).
+fn open(path: &Path) -> io::Result<Box<dyn Read>> {
+    crate::catalog::open_input(&crate::cli::Input::Path(path.to_path_buf()))
+        .map_err(|e| io::Error::other(e.to_string()))
 }
 
 impl VolumeChain {
@@ -101,8 +103,7 @@ impl VolumeChain {
             Some(name) => name,
             None => ask(n, &self.current_name)?,
         };
-        let mut reader = open(&name)
-            .map_err(|e| error(format!("{}: {e} (volume {n} of the dump)", name.display())))?;
+        let mut reader = open(&name).map_err(|e| error(format!("{e} (volume {n} of the dump)")))?;
         let mut block = vec![0u8; TP_BSIZE];
         reader.read_exact(&mut block).map_err(|e| {
             error(format!(
@@ -157,9 +158,9 @@ impl VolumeChain {
 /// blocks with the volume header) behind the prefix of an uncompressed
 /// record of that length. A volume shorter than a record gives what it has.
 fn raw_record_framed(
-    reader: &mut BufReader<File>,
+    reader: &mut dyn Read,
     (h, order): (&Header, ByteOrder),
-    name: &std::path::Path,
+    name: &Path,
     n: usize,
 ) -> io::Result<Vec<u8>> {
     let ntrec = usize::try_from(h.ntrec).unwrap_or(0);
