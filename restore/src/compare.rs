@@ -425,7 +425,7 @@ pub fn compare(
     }
 
     // Then the leaves, in one pass over the tape.
-    let mut seen: HashSet<u32> = HashSet::new();
+    let mut seen = crate::extract::SeenInodes::new(catalog);
     let mut waiting: Option<Waiting> = None;
     let mut next = tape.pending.take();
     let mut stream_error = None;
@@ -530,7 +530,7 @@ pub fn compare(
         compare_waiting_xattrs(catalog, &selection, w, dirs, ui, diffs)?;
     }
     for ino in selection.inodes() {
-        if tree.is_dir(ino) || seen.contains(&ino) {
+        if tree.is_dir(ino) || seen.contains(ino) {
             continue;
         }
         if let Some(Name::Entry(id)) = selection.names_of(ino).first() {

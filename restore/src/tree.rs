@@ -18,7 +18,7 @@
 //! Memory: names live in one byte arena and entries are 16 bytes each, so
 //! the table costs about (16 + name length) bytes per directory entry.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use thiserror::Error;
 
@@ -246,6 +246,12 @@ impl DirTreeBuilder {
                 first: display_path(&first),
             });
         }
+        // The vectors grew by doubling; what they hold now stays for the
+        // whole restore, beside the selection and the symbol table.
+        self.tree.entries.shrink_to_fit();
+        self.tree.names.shrink_to_fit();
+        self.tree.dirs.shrink_to_fit();
+        self.tree.parent.shrink_to_fit();
         Ok((self.tree, self.warnings))
     }
 }
@@ -474,7 +480,7 @@ impl DirTree {
 }
 
 /// How an inode selected for extraction is named in the target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Name {
     /// The root of the dump (`.`), i.e. the target directory itself.
     Root,
@@ -485,45 +491,14 @@ pub enum Name {
 /// The inodes to extract, each with every name it must get; built from the
 /// tree before the file records are read, so one pass over the tape
 /// suffices. Used by `-x`, `-r`, `-C` and the interactive `add`/`delete`.
+///
+/// Memory: two parallel vectors sorted by inode, 12 bytes per name (a map
+/// cost about 40). [`add_path`](Self::add_path) appends, then sorts once;
+/// names of one inode keep the order they were selected in.
 #[derive(Debug, Default, Clone)]
 pub struct Selection {
-    names: BTreeMap<u32, Names>,
-}
-
-/// The names of one selected inode. Nearly every inode has one, which is
-/// kept inline: no allocation per inode (a `Vec` per inode cost about 50
-/// bytes each on a filesystem of 300 000 inodes).
-#[derive(Debug, Clone)]
-enum Names {
-    One(Name),
-    Many(Vec<Name>),
-}
-
-impl Names {
-    fn as_slice(&self) -> &[Name] {
-        match self {
-            Names::One(n) => std::slice::from_ref(n),
-            Names::Many(v) => v,
-        }
-    }
-
-    fn push(&mut self, name: Name) {
-        match self {
-            Names::One(first) => *self = Names::Many(vec![*first, name]),
-            Names::Many(v) => v.push(name),
-        }
-    }
-
-    /// Removes `name`; true when no name is left.
-    fn remove(&mut self, name: Name) -> bool {
-        match self {
-            Names::One(n) => *n == name,
-            Names::Many(v) => {
-                v.retain(|n| *n != name);
-                v.is_empty()
-            }
-        }
-    }
+    inos: Vec<u32>,
+    names: Vec<Name>,
 }
 
 impl Selection {
@@ -543,12 +518,22 @@ impl Selection {
     ) -> Result<(), LookupError> {
         let ids = tree.lookup_entries(path)?;
         let ino = ids.last().map_or(ROOT_INO, |&id| tree.entry(id).ino);
-        // Ancestors (restore's pathcheck()).
-        self.insert(ROOT_INO, Name::Root);
-        for &id in ids.iter().take(ids.len().saturating_sub(1)) {
-            self.insert(tree.entry(id).ino, Name::Entry(id));
-        }
         let start = canon(path);
+        // Counted first, so the vectors grow once, to their size.
+        let mut count = ids.len() + 1;
+        if descend {
+            tree.walk(&start, ino, |_| {
+                count += 1;
+                true
+            });
+        }
+        self.inos.reserve_exact(count);
+        self.names.reserve_exact(count);
+        // Ancestors (restore's pathcheck()).
+        self.push(ROOT_INO, Name::Root);
+        for &id in ids.iter().take(ids.len().saturating_sub(1)) {
+            self.push(tree.entry(id).ino, Name::Entry(id));
+        }
         let mut first = true;
         tree.walk(&start, ino, |item| {
             let name = match item.entry {
@@ -561,10 +546,11 @@ impl Selection {
             };
             first = false;
             if dumped(item.ino) {
-                self.insert(item.ino, name);
+                self.push(item.ino, name);
             }
             descend
         });
+        self.normalize();
         Ok(())
     }
 
@@ -582,48 +568,87 @@ impl Selection {
             None => Name::Root,
         };
         let start = canon(path);
+        let mut gone: HashSet<(u32, Name)> = HashSet::new();
         tree.walk(&start, ino, |item| {
-            let name = item.entry.map_or(start_name, Name::Entry);
-            if let Some(list) = self.names.get_mut(&item.ino) {
-                if list.remove(name) {
-                    self.names.remove(&item.ino);
-                }
-            }
+            gone.insert((item.ino, item.entry.map_or(start_name, Name::Entry)));
             descend
         });
+        (self.inos, self.names) = self
+            .inos
+            .iter()
+            .zip(&self.names)
+            .map(|(&ino, &name)| (ino, name))
+            .filter(|pair| !gone.contains(pair))
+            .unzip();
         Ok(())
     }
 
     /// Selects inode `ino` under `name`.
     pub fn insert(&mut self, ino: u32, name: Name) {
-        match self.names.entry(ino) {
-            std::collections::btree_map::Entry::Vacant(v) => {
-                v.insert(Names::One(name));
-            }
-            std::collections::btree_map::Entry::Occupied(mut o) => {
-                if !o.get().as_slice().contains(&name) {
-                    o.get_mut().push(name);
-                }
-            }
+        self.push(ino, name);
+        self.normalize();
+    }
+
+    fn push(&mut self, ino: u32, name: Name) {
+        self.inos.push(ino);
+        self.names.push(name);
+    }
+
+    /// Sorts by inode (stable: the names of an inode stay in the order
+    /// they were selected) and drops a name given twice to one inode.
+    fn normalize(&mut self) {
+        if self.inos.windows(2).all(|w| w[0] < w[1]) {
+            return;
         }
+        let mut order: Vec<u32> = (0..self.inos.len() as u32).collect();
+        order.sort_by_key(|&i| self.inos[i as usize]);
+        let mut inos = Vec::with_capacity(order.len());
+        let mut names: Vec<Name> = Vec::with_capacity(order.len());
+        let mut run = 0;
+        for i in order {
+            let (ino, name) = (self.inos[i as usize], self.names[i as usize]);
+            if inos.last() != Some(&ino) {
+                run = names.len();
+            } else if names[run..].contains(&name) {
+                continue;
+            }
+            inos.push(ino);
+            names.push(name);
+        }
+        inos.shrink_to_fit();
+        names.shrink_to_fit();
+        self.inos = inos;
+        self.names = names;
+    }
+
+    /// The positions of `ino`'s names.
+    fn range(&self, ino: u32) -> std::ops::Range<usize> {
+        let start = self.inos.partition_point(|&i| i < ino);
+        let end = start + self.inos[start..].partition_point(|&i| i == ino);
+        start..end
     }
 
     pub fn contains(&self, ino: u32) -> bool {
-        self.names.contains_key(&ino)
+        self.inos.binary_search(&ino).is_ok()
     }
 
     /// The names `ino` must get, in the order they were selected.
     pub fn names_of(&self, ino: u32) -> &[Name] {
-        self.names.get(&ino).map_or(&[], |v| v.as_slice())
+        &self.names[self.range(ino)]
     }
 
     /// Selected inodes in ascending order (the order of the tape).
     pub fn inodes(&self) -> impl Iterator<Item = u32> + '_ {
-        self.names.keys().copied()
+        let mut prev = None;
+        self.inos.iter().copied().filter(move |&i| {
+            let new = prev != Some(i);
+            prev = Some(i);
+            new
+        })
     }
 
     pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
+        self.inos.is_empty()
     }
 }
 
