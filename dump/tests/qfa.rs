@@ -214,7 +214,8 @@ fn our_extract(
 /// rrestore -x -Q goes straight to the record the QFA file names, for
 /// rdump's and dump's positions, plain and compressed; with positions that
 /// are wrong it warns and finds the file by searching; a QFA file of another
-/// dump is refused before anything is written.
+/// dump is refused before anything is written. rrestore -P makes the same
+/// QFA file from the dump alone.
 #[test]
 fn rrestore_seeks_with_the_positions() {
     require_root();
@@ -269,6 +270,18 @@ fn rrestore_seeks_with_the_positions() {
             jumped < searched,
             "{tag} inode {ino}: read {jumped} bytes with -Q, {searched} without"
         );
+        // rrestore -P of the dump writes the very file dump -Q (rdump -Q)
+        // wrote when dumping; restore 0.4b47's -P gives its own read offsets.
+        let again = w.join(format!("{tag}-P.qfa"));
+        let o = Command::new(common::rrestore_bin())
+            .arg("-P")
+            .arg(&again)
+            .arg("-f")
+            .arg(&dump)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(qfa_lines(&again), qfa_lines(&qfa), "{tag}: rrestore -P");
         // Shifted positions: found wrong, said so, and the file still comes back.
         let shifted = w.join(format!("{tag}-shifted.qfa"));
         let mut lines = qfa_lines(&qfa);

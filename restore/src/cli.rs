@@ -28,6 +28,8 @@ pub enum Mode {
     List,
     /// `-x`: extract the named files (default: everything).
     Extract,
+    /// `-P file`: write a QFA file of the named files' positions.
+    Positions,
 }
 
 impl Mode {
@@ -38,6 +40,7 @@ impl Mode {
             Mode::Rebuild => 'r',
             Mode::List => 't',
             Mode::Extract => 'x',
+            Mode::Positions => 'P',
         }
     }
 }
@@ -96,6 +99,8 @@ pub struct Options {
     pub archive: Option<PathBuf>,
     /// `-Q file`: dump's QFA positions, for -x and -i's extract to seek by.
     pub qfa: Option<PathBuf>,
+    /// `-P file`: where -P writes the positions.
+    pub positions_out: Option<PathBuf>,
 }
 
 /// What `parse` found: run, or print help/version and stop.
@@ -131,11 +136,10 @@ impl CliError {
 }
 
 /// Option letters that take an argument, in restore's getopt string.
-const WITH_ARGUMENT: &[u8] = b"AbDfFHLQsTX";
+const WITH_ARGUMENT: &[u8] = b"AbDfFHLPQsTX";
 /// Letters restore accepts that rrestore deliberately does not implement.
 const UNSUPPORTED: &[(u8, &str)] = &[
     (b'F', "running a script at the start of each tape (-F)"),
-    (b'P', "QFA tape position files (-P)"),
     (b'R', "resuming an interrupted -r (-R)"),
     (b's', "multi-file tapes (-s)"),
     (b'c', "converting old (4.1BSD) file system dumps (-c)"),
@@ -168,6 +172,7 @@ pub fn usage_text(progname: &str) -> String {
          \t{w}    [-f file] [-L limit] [-T directory]\n\
          \t{p} -i [-dhlmouvVy] [-A file] [-b blocksize] [-f file] [-Q file]\n\
          \t{w}    [-T directory]\n\
+         \t{p} -P file [-dhvy] [-b blocksize] [-f file] [-X filelist] [file ...]\n\
          \t{p} -r [-dlNuvVy] [-b blocksize] [-f file] [-T directory]\n\
          \t{p} -t [-dhlvVy] [-A file] [-b blocksize] [-f file] [-X filelist] [file ...]\n\
          \t{p} -x [-dhlmNouvVy] [-b blocksize] [-f file] [-Q file] [-T directory]\n\
@@ -184,7 +189,8 @@ pub fn usage_text(progname: &str) -> String {
          -f PREFIX reads the parts `split -b SIZE - PREFIX` made (PREFIXaa,\n\
          PREFIXab, ...) as one dump when no file is named PREFIX. From a file\n\
          or split parts, -x and -i's extract seek to what they extract; -Q file\n\
-         (dump -Q's positions) takes them straight to each file's record.\n\
+         (dump -Q's positions) takes them straight to each file's record;\n\
+         -P file writes that file from the dump.\n\
          -A file (with -t, -i) lists and browses the table of contents dump -A\n\
          wrote, without the dump.\n\
          See rrestore(8).\n",
@@ -278,6 +284,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, CliError> {
         files: Vec::new(),
         archive: None,
         qfa: None,
+        positions_out: None,
     };
 
     let mut claim_stdin = |opt: &'static str| -> Result<(), CliError> {
@@ -328,14 +335,18 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, CliError> {
                 return Err(CliError::plain(format!("rrestore does not support {what}")));
             }
             match letter {
-                b'C' | b'i' | b'r' | b't' | b'x' => {
+                b'C' | b'i' | b'r' | b't' | b'x' | b'P' => {
                     let new = match letter {
                         b'C' => Mode::Compare,
                         b'i' => Mode::Interactive,
                         b'r' => Mode::Rebuild,
                         b't' => Mode::List,
+                        b'P' => Mode::Positions,
                         _ => Mode::Extract,
                     };
+                    if letter == b'P' {
+                        opts.positions_out = Some(PathBuf::from(value.clone().unwrap_or_default()));
+                    }
                     if let Some(old) = mode {
                         return Err(CliError::plain(format!(
                             "{} and {} options are mutually exclusive",

@@ -170,7 +170,103 @@ fn run(opts: &Options, ui: &mut Ui) -> Result<ExitCode, Fatal> {
             Ok(ExitCode::SUCCESS)
         }
         Mode::Compare => compare_tree(opts, &catalog, tape, ui),
+        Mode::Positions => write_positions(opts, &names, &catalog, tape, ui),
     }
+}
+
+/// The selection of the names asked for (-x, -P); names not on the dump are
+/// reported and counted.
+fn select_names(
+    names: &[Vec<u8>],
+    descend: bool,
+    catalog: &catalog::Catalog,
+    ui: &mut Ui,
+) -> Result<(tree::Selection, usize), Fatal> {
+    let mut selection = tree::Selection::new();
+    let dumped = |ino: u32| catalog.is_dumped(ino);
+    let mut missing = 0;
+    for raw in names {
+        let name = tree::canon(raw);
+        match catalog.tree.lookup(&name) {
+            Ok(ino) if catalog.is_dumped(ino) => selection
+                .add_path(&catalog.tree, &name, descend, &dumped)
+                .map_err(|e| Fatal(e.to_string()))?,
+            Ok(_) => {
+                ui.err(&format!("{} is not on the tape", tree::display_path(&name)));
+                missing += 1;
+            }
+            Err(e) => {
+                ui.err(&e.to_string());
+                missing += 1;
+            }
+        }
+    }
+    Ok((selection, missing))
+}
+
+/// -P file: reads the dump through and writes the QFA positions of the
+/// named files (all by default) as dump -Q writes them: the record where
+/// each file's header starts, the first file of each record. restore
+/// 0.4b47's -P gives the offsets of its own 32 KiB reads instead, which
+/// only it can use; these serve rrestore -Q and restore -Q alike.
+fn write_positions(
+    opts: &Options,
+    names: &[Vec<u8>],
+    catalog: &catalog::Catalog,
+    mut tape: catalog::Tape,
+    ui: &mut Ui,
+) -> Result<ExitCode, Fatal> {
+    use dump_format::header::mode::{S_IFDIR, S_IFMT, S_IFSOCK};
+    use dump_format::Item;
+    if matches!(opts.input, Input::Volumes(_)) {
+        return Err(Fatal(
+            "-P reads one dump file; the positions of a set of volumes come from dump -Q".into(),
+        ));
+    }
+    let path = opts.positions_out.clone().unwrap_or_default();
+    let (selection, missing) = select_names(names, opts.descend, catalog, ui)?;
+    ui.err(&format!("writing QFA positions to {}", path.display()));
+    let date = i64::from(catalog.volume.date);
+    let mut out = rrestore::qfa::Writer::create(&path, date).map_err(Fatal)?;
+    let mut last_record = None;
+    let mut next = tape.pending.take();
+    loop {
+        let item = match next.take() {
+            Some(i) => i,
+            None => match tape.reader.next_item() {
+                Ok(Some(i)) => i,
+                Ok(None) => break,
+                Err(e) => return Err(Fatal(format!("error reading the dump: {e}"))),
+            },
+        };
+        for w in tape.reader.take_warnings() {
+            ui.warn(&w);
+        }
+        match item {
+            Item::Inode(h) if !h.is_extattr() => {
+                let kind = h.inode.mode & S_IFMT;
+                let Some(record) = tape.reader.record_of_last_header() else {
+                    continue;
+                };
+                if kind != S_IFDIR
+                    && kind != S_IFSOCK
+                    && selection.contains(h.inumber)
+                    && last_record != Some(record)
+                {
+                    last_record = Some(record);
+                    out.entry(h.inumber, 1, record).map_err(Fatal)?;
+                }
+            }
+            Item::End(_) => break,
+            _ => {}
+        }
+    }
+    out.finish().map_err(Fatal)?;
+    Ok(if missing > 0 || catalog.damaged.is_some() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Reads the rest of a dump piped to -x and throws it away. restore 0.4b47
@@ -280,24 +376,7 @@ fn restore_files(
             .add_path(&catalog.tree, b".", true, &dumped)
             .map_err(|e| Fatal(e.to_string()))?;
     } else {
-        for raw in names {
-            let name = tree::canon(raw);
-            match catalog.tree.lookup(&name) {
-                Ok(ino) if catalog.is_dumped(ino) => {
-                    selection
-                        .add_path(&catalog.tree, &name, opts.descend, &dumped)
-                        .map_err(|e| Fatal(e.to_string()))?;
-                }
-                Ok(_) => {
-                    ui.err(&format!("{} is not on the tape", tree::display_path(&name)));
-                    missing_names += 1;
-                }
-                Err(e) => {
-                    ui.err(&e.to_string());
-                    missing_names += 1;
-                }
-            }
-        }
+        (selection, missing_names) = select_names(names, opts.descend, catalog, ui)?;
     }
     let root = fsops::open_target_root(std::path::Path::new("."))
         .map_err(|e| Fatal(format!("cannot open the current directory: {e}")))?;

@@ -102,6 +102,47 @@ impl Positions {
     }
 }
 
+/// Writes a QFA file in dump's layout (`-P`).
+pub struct Writer {
+    out: std::io::BufWriter<fs::File>,
+    path: std::path::PathBuf,
+}
+
+impl Writer {
+    /// Creates (or truncates) the file and writes its heading; `date` is
+    /// the dump's c_date.
+    pub fn create(path: &Path, date: i64) -> Result<Writer, String> {
+        use std::io::Write;
+        let file = fs::File::create(path).map_err(|e| Self::failed(path, e))?;
+        let mut w = Writer {
+            out: std::io::BufWriter::new(file),
+            path: path.to_path_buf(),
+        };
+        write!(
+            w.out,
+            "{MAGIC}\n{VERSION}\n{date}\n\nino\ttapeno\ttapepos\n"
+        )
+        .map_err(|e| Self::failed(path, e))?;
+        Ok(w)
+    }
+
+    fn failed(path: &Path, e: std::io::Error) -> String {
+        format!("cannot write the QFA file {}: {e}", path.display())
+    }
+
+    /// One position: `ino` starts in the record at byte `offset` of `volume`.
+    pub fn entry(&mut self, ino: u32, volume: u32, offset: u64) -> Result<(), String> {
+        use std::io::Write;
+        writeln!(self.out, "{ino}\t{volume}\t{offset}").map_err(|e| Self::failed(&self.path, e))
+    }
+
+    /// Flushes the file; the positions are complete when this succeeds.
+    pub fn finish(mut self) -> Result<(), String> {
+        use std::io::Write;
+        self.out.flush().map_err(|e| Self::failed(&self.path, e))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

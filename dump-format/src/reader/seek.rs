@@ -169,6 +169,22 @@ impl<R: Read> TapeReader<R> {
         &self.positions
     }
 
+    /// The byte offset of the record holding the header returned last, as
+    /// dump's QFA file gives it: for a plain dump the start of its record of
+    /// `c_ntrec` blocks, for a compressed one the start of its framed record.
+    pub fn record_of_last_header(&self) -> Option<u64> {
+        let pos = self.last_header?;
+        if self.src.compressed {
+            return Some(pos.byte);
+        }
+        let ntrec = u64::try_from(self.volume.ntrec)
+            .ok()
+            .filter(|n| (1..=MAX_NTREC as u64).contains(n))
+            .unwrap_or(1);
+        let record = ntrec * TP_BSIZE as u64;
+        Some(pos.byte / record * record)
+    }
+
     /// Whether [`seek_to_inode`](Self::seek_to_inode) can seek.
     pub fn can_seek(&self) -> bool {
         self.seeker.is_some()
