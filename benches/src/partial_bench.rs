@@ -3,8 +3,10 @@
 //! (which reads the dump as a stream), on the reference dump of the image,
 //! plain and -z6. Besides time and memory it reports the bytes each tool read
 //! (`rchar` of the process at exit, so reads of anything else count too) and
-//! the dump's size. The extracted file must equal the image's. Needs root
-//! (dump reads the image through a loop device).
+//! the dump's size. The extracted file must equal the image's. Every run
+//! starts with the page cache dropped: the dump is read from the disk, as a
+//! dump far larger than memory is. Needs root (dump reads the image through
+//! a loop device; dropping the cache).
 
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -14,7 +16,7 @@ use crate::error::{Error, IoContext};
 use crate::manifest::{Entry, Kind, Manifest};
 use crate::measure::{self, Invocation};
 use crate::settings::{show, Settings};
-use crate::system::{require_root, LoopDevice};
+use crate::system::{drop_page_cache, require_root, LoopDevice};
 
 /// "Small": at most this many bytes.
 const SMALL: u64 = 64 * 1024;
@@ -111,6 +113,7 @@ impl<'a> Job<'a> {
         Case::new(tool, command, move || {
             let _ = std::fs::remove_dir_all(&target);
             std::fs::create_dir_all(&target).ctx(|| format!("creating {}", target.display()))?;
+            drop_page_cache()?;
             let sample = measure::run(&inv)?;
             check_extracted(&target, &member, &entry)?;
             let read = sample.read_bytes;
